@@ -1,0 +1,2 @@
+// Package conn is warren's connection supervisor over amqp091-go.
+package conn

@@ -1,0 +1,2 @@
+// Package heartbeat holds warren's liveness mechanisms.
+package heartbeat
