@@ -1,0 +1,36 @@
+# warren's two everyday commands are `make demo` and `make test`; both work on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO          ?= go
+TESTFLAGS   ?= -race -count=1 -v
+# Pinned: the module proxy can answer @latest with an old version.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: test test-unit test-integration lint demo bench broker
+
+## test: unit tests of the library, then integration tests against a real RabbitMQ.
+test: test-unit test-integration
+
+## test-unit: the root module's unit tests with the race detector and goleak.
+test-unit:
+	$(GO) test $(TESTFLAGS) ./...
+
+## test-integration: tests against a real broker (AMQP_URL, Docker, or a private local node).
+test-integration: broker
+	cd integration && $(GO) test $(TESTFLAGS) -timeout 15m ./...
+
+## broker: makes sure a broker can be found; installs Debian's rabbitmq-server when root and nothing else exists.
+broker:
+	bash scripts/ensure-rabbitmq.sh
+
+## lint: go vet and staticcheck over every module.
+lint:
+	$(GO) vet ./...
+	cd integration && $(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	cd integration && $(GO) run $(STATICCHECK) ./...
+
+## demo: the live chaos demo against a real broker.
+demo: broker
+	cd integration && $(GO) test -count=1 -v -run 'Test' ./smoke
