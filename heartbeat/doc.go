@@ -1,2 +1,55 @@
-// Package heartbeat holds warren's liveness mechanisms.
+// Package heartbeat holds warren's liveness mechanisms: a Monitor that detects
+// a silent peer on the raw network connection, and a Watchdog that reports
+// user callbacks that run too long.
+//
+// # Dead-peer detection
+//
+// amqp091-go declares the broker dead only after 1.5 heartbeats without a
+// byte, and not at all when heartbeats are disabled. A Monitor wraps the
+// net.Conn that amqp091-go dials and closes it once nothing has been read for
+// the configured limit, so that amqp091-go fails at once and the supervisor
+// reconnects. Each Read and Write stores a timestamp in an atomic; one timer
+// re-arms from the last read, so an idle, healthy connection costs about one
+// wakeup per limit and a busy one no more. CheckLimit validates a limit
+// against the negotiated heartbeat, and RecommendedLimit gives one that a
+// healthy broker never exceeds.
+//
+//	var mon *heartbeat.Monitor
+//	cfg := amqp.Config{
+//		Heartbeat: 2 * time.Second,
+//		Dial: func(network, addr string) (net.Conn, error) {
+//			c, err := net.DialTimeout(network, addr, 10*time.Second)
+//			if err != nil {
+//				return nil, err
+//			}
+//			// The handshake is bounded by this deadline; amqp091-go clears it.
+//			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+//			mon, err = heartbeat.NewMonitor(c, heartbeat.RecommendedLimit(2*time.Second))
+//			if err != nil {
+//				c.Close()
+//			}
+//			return mon, err
+//		},
+//	}
+//	conn, err := amqp.DialConfig(url, cfg)
+//	if err != nil { ... }
+//	mon.Start() // heartbeats are negotiated now
+//	select {
+//	case <-mon.Dead(): // mon.Err() says how long the broker was silent
+//	case <-conn.NotifyClose(make(chan *amqp.Error, 1)):
+//	}
+//
+// # Stalled callbacks
+//
+// A Watchdog arms one timer per watched call. If the call outlives its
+// threshold, the report function receives a Stall with the stuck goroutine's
+// stack, and a second Stall when the call returns.
+//
+//	wd := heartbeat.NewWatchdog(func(s heartbeat.Stall) { log.Printf("%s: %v\n%s", s.Name, s.Elapsed, s.Stack) })
+//	done := wd.Watch("consumer orders/q1", 5*time.Second)
+//	handler(delivery)
+//	done()
+//
+// A goroutine that runs many callbacks, such as a dispatcher, binds a Lane
+// once with wd.Lane() and calls Lane.Watch, which is about twenty times cheaper.
 package heartbeat

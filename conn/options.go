@@ -1,0 +1,161 @@
+package conn
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/heartbeat"
+	"github.com/warrenmq/warren/reconnect"
+)
+
+// Defaults of Options. They are constants so that nothing shared and mutable
+// stands behind DefaultOptions.
+const (
+	DefaultHeartbeat      = 10 * time.Second
+	DefaultDialTimeout    = 10 * time.Second
+	DefaultCloseTimeout   = 5 * time.Second
+	DefaultEventBuffer    = 256
+	DefaultStallThreshold = time.Second
+)
+
+// Options configures a Supervisor. The zero value of every field means its
+// default; New validates and copies the struct, so changing it afterwards has
+// no effect.
+type Options struct {
+	// URLs are the brokers to dial, amqp:// or amqps://, tried in turn; after a
+	// whole round has failed the next round waits for the reconnect backoff.
+	// After a connection is lost the next dial starts with the URL after the one
+	// that was lost. At least one is required; there is no default.
+	URLs []string
+
+	// ConnectionName is sent to the broker as the connection_name client
+	// property, so operators can tell connections apart (and the broker's
+	// management UI shows it). Defaults to "" (no name is sent).
+	ConnectionName string
+
+	// Heartbeat is the AMQP heartbeat interval proposed to the broker; the
+	// broker may negotiate it lower. Heartbeats cannot be disabled: a supervisor
+	// without them cannot tell a partition from silence. Defaults to 10s.
+	Heartbeat time.Duration
+
+	// DeadPeerLimit is how long the connection may read nothing before warren
+	// declares the peer dead and closes the socket. A healthy RabbitMQ can stay
+	// silent for up to one heartbeat after traffic stops, so the limit must be
+	// at least 5/4 of Heartbeat (see heartbeat.CheckLimit). An idle connection
+	// is judged faster: right after a heartbeat frame the broker's next frame
+	// is due within Heartbeat/2, so there 3/5 of the limit applies (3/4 of the
+	// heartbeat with the default). amqp091-go on its own waits 1.5x the
+	// heartbeat after the last read. Defaults to 5/4 of Heartbeat.
+	DeadPeerLimit time.Duration
+
+	// DialTimeout bounds one dial: TCP connect, TLS and the AMQP handshake.
+	// Defaults to 10s.
+	DialTimeout time.Duration
+
+	// CloseTimeout bounds the AMQP close handshake during Close when Close's
+	// context has no earlier deadline. After it the socket is closed anyway.
+	// Defaults to 5s.
+	CloseTimeout time.Duration
+
+	// Reconnect is the reconnect schedule: capped exponential backoff with
+	// jitter and flap damping. Defaults to reconnect.DefaultPolicy().
+	Reconnect reconnect.Policy
+
+	// RetryPermanent makes the supervisor retry errors classified permanent
+	// (bad credentials, unknown vhost, TLS verification failures) instead of
+	// moving to Closed with the error. Defaults to false.
+	RetryPermanent bool
+
+	// TLS is the TLS client configuration for amqps:// URLs. It is cloned for
+	// every dial. Defaults to nil: amqp091-go's defaults (system roots, the
+	// URL's host as server name).
+	TLS *tls.Config
+
+	// Logger receives state changes at Info, and dropped events, stalls and
+	// blocked connections at Warn; never a line per message. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+
+	// OnEvent receives every Event in order, on one dispatcher goroutine. It
+	// may call any Supervisor method, Close included. A call that runs past
+	// StallThreshold is reported as a Stall event. Defaults to nil (events are
+	// counted in Stats but not delivered).
+	OnEvent func(Event)
+
+	// EventBuffer bounds the events waiting for OnEvent. When it is full the
+	// oldest event is dropped and counted: emitting never blocks. Defaults to 256.
+	EventBuffer int
+
+	// StallThreshold is how long a user callback (event handler, ready hook,
+	// consumer handler) may run before it is reported as stalled, with its
+	// stack. Defaults to 1s.
+	StallThreshold time.Duration
+
+	// BlockedTimeout closes and redials a connection that the broker has kept
+	// blocked (memory or disk alarm) for longer than this. Defaults to 0: wait
+	// for as long as the broker blocks.
+	BlockedTimeout time.Duration
+
+	// Properties are extra client properties sent to the broker; they are
+	// copied. Defaults to nil (amqp091-go's product and version properties only).
+	Properties amqp.Table
+}
+
+// DefaultOptions returns Options with every default filled in except URLs,
+// which has none. Each call returns a fresh value.
+func DefaultOptions() Options {
+	return Options{
+		Heartbeat:      DefaultHeartbeat,
+		DeadPeerLimit:  heartbeat.RecommendedLimit(DefaultHeartbeat),
+		DialTimeout:    DefaultDialTimeout,
+		CloseTimeout:   DefaultCloseTimeout,
+		Reconnect:      reconnect.DefaultPolicy(),
+		Logger:         slog.Default(),
+		EventBuffer:    DefaultEventBuffer,
+		StallThreshold: DefaultStallThreshold,
+	}
+}
+
+// withDefaults returns a deep-enough copy of o with zero fields defaulted:
+// slices and maps are copied so that the caller's later edits cannot reach
+// the supervisor.
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.Heartbeat == 0 {
+		o.Heartbeat = d.Heartbeat
+	}
+	if o.DeadPeerLimit == 0 {
+		o.DeadPeerLimit = heartbeat.RecommendedLimit(o.Heartbeat)
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = d.DialTimeout
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = d.CloseTimeout
+	}
+	o.Reconnect = o.Reconnect.WithDefaults()
+	if o.Logger == nil {
+		o.Logger = d.Logger
+	}
+	if o.EventBuffer == 0 {
+		o.EventBuffer = d.EventBuffer
+	}
+	if o.StallThreshold == 0 {
+		o.StallThreshold = d.StallThreshold
+	}
+	o.URLs = append([]string(nil), o.URLs...)
+	if o.Properties != nil {
+		props := make(amqp.Table, len(o.Properties))
+		for k, v := range o.Properties {
+			props[k] = v
+		}
+		o.Properties = props
+	}
+	if o.TLS != nil {
+		o.TLS = o.TLS.Clone()
+	}
+	return o
+}

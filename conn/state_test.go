@@ -1,0 +1,39 @@
+package conn
+
+import "testing"
+
+func TestStateString(t *testing.T) {
+	want := map[State]string{Connecting: "Connecting", Ready: "Ready", Reconnecting: "Reconnecting",
+		Closing: "Closing", Closed: "Closed", State(42): "State(42)"}
+	for s, name := range want {
+		if got := s.String(); got != name {
+			t.Errorf("State(%d).String() = %q, want %q", int(s), got, name)
+		}
+	}
+}
+
+func TestSetStateRules(t *testing.T) {
+	s := &Supervisor{stateCh: make(chan struct{}), log: discardLogger(), events: newDispatcher(1, nil, nil, nil)}
+	steps := []struct {
+		to, want State
+	}{
+		{Ready, Ready},
+		{Ready, Ready},         // same state: ignored
+		{Closing, Closing},     //
+		{Ready, Closing},       // Closing only leads to Closed
+		{Closed, Closed},       //
+		{Reconnecting, Closed}, // never leaves Closed
+		{Connecting, Closed},
+	}
+	for i, st := range steps {
+		before := s.stateCh
+		s.setState(st.to, nil)
+		if got := s.State(); got != st.want {
+			t.Fatalf("step %d: setState(%v) left %v, want %v", i, st.to, got, st.want)
+		}
+		changed := s.stateCh != before
+		if changed != (i == 0 || i == 2 || i == 4) {
+			t.Errorf("step %d: state channel replaced = %v", i, changed)
+		}
+	}
+}

@@ -1,0 +1,249 @@
+package conn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/heartbeat"
+)
+
+// dropWarnInterval rate-limits the warning about dropped events.
+const dropWarnInterval = 5 * time.Second
+
+// Supervisor keeps one AMQP connection alive: it dials, watches the socket,
+// reconnects with backoff, re-runs ready hooks on every new connection, and
+// stops cleanly on Close. One goroutine (run) owns the amqp091-go connection
+// and the reconnect schedule; every other method talks to it through the
+// state lock, channels and the lifetime context.
+type Supervisor struct {
+	opts     Options
+	redacted []string // opts.URLs, redacted once
+	log      *slog.Logger
+	watchdog *heartbeat.Watchdog
+	events   *dispatcher
+	dropWarn dropWarner
+	ctr      counters
+	blocked  atomic.Bool
+
+	// ctx lives until Close is called; cancelling it stops the run loop.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	closeOnce sync.Once
+	// closeCtx is the first Close call's context; it bounds teardown. Written
+	// once before cancel, read by run after ctx is done.
+	closeCtx context.Context
+	closeErr error         // teardown result, written before loopDone closes
+	loopDone chan struct{} // run has finished teardown
+	done     chan struct{} // run and the dispatcher have exited
+
+	mu         sync.Mutex
+	state      State
+	stateCh    chan struct{} // closed and replaced on every state change
+	stateSince time.Time
+	timeIn     [numStates]time.Duration
+	err        error            // the last connection error
+	conn       *amqp.Connection // the live connection while Ready, else nil
+	connGen    uint64           // increments with every ready connection
+	hooks      []*hook
+	hookSeq    uint64
+}
+
+// New validates opts, copies them, and starts supervising: the first dial
+// happens at once in the background. New does not wait for a connection; use
+// WaitReady for that. Stop the supervisor with Close.
+func New(opts Options) (*Supervisor, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	s := &Supervisor{
+		opts:       opts,
+		log:        opts.Logger,
+		loopDone:   make(chan struct{}),
+		done:       make(chan struct{}),
+		stateCh:    make(chan struct{}),
+		stateSince: time.Now(),
+		dropWarn:   dropWarner{interval: dropWarnInterval},
+	}
+	for _, u := range opts.URLs {
+		s.redacted = append(s.redacted, RedactURL(u))
+	}
+	s.watchdog = heartbeat.NewWatchdog(s.reportStall)
+	s.events = newDispatcher(opts.EventBuffer, opts.OnEvent, s.callHandler, s.warnDropped)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	go s.run()
+	return s, nil
+}
+
+// State returns the current state.
+func (s *Supervisor) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Blocked reports whether the broker is blocking the connection because of a
+// resource alarm. Publishes wait while it is set.
+func (s *Supervisor) Blocked() bool { return s.blocked.Load() }
+
+// Err returns the last connection error (redacted), or nil. After a permanent
+// failure it is the error that stopped the supervisor.
+func (s *Supervisor) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Done returns a channel closed once the supervisor has stopped for good,
+// after Close or a permanent error, and every goroutine of its own has exited.
+func (s *Supervisor) Done() <-chan struct{} { return s.done }
+
+// WaitForStateChange waits until the state differs from from, and reports
+// whether it did before ctx ended.
+func (s *Supervisor) WaitForStateChange(ctx context.Context, from State) bool {
+	s.mu.Lock()
+	if s.state != from {
+		s.mu.Unlock()
+		return true
+	}
+	ch := s.stateCh
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// WaitReady waits until the supervisor is Ready. It returns ctx's error if ctx
+// ends first, and an error wrapping ErrClosed (and the permanent error, if
+// that is what stopped it) once the supervisor is closing or closed.
+func (s *Supervisor) WaitReady(ctx context.Context) error {
+	for {
+		st := s.State()
+		switch st {
+		case Ready:
+			return nil
+		case Closing, Closed:
+			if err := s.Err(); err != nil && st == Closed {
+				return fmt.Errorf("%w: %w", ErrClosed, err)
+			}
+			return ErrClosed
+		}
+		if !s.WaitForStateChange(ctx, st) {
+			return ctx.Err()
+		}
+	}
+}
+
+// Channel waits until the supervisor is Ready, bounded by ctx, and opens a
+// channel on the current connection. The channel dies with that connection:
+// resources that must survive reconnects belong in a ready hook instead.
+func (s *Supervisor) Channel(ctx context.Context) (*amqp.Channel, error) {
+	for {
+		if err := s.WaitReady(ctx); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		c := s.conn
+		s.mu.Unlock()
+		if c == nil {
+			continue // lost between the two looks; wait again
+		}
+		ch, err := c.Channel()
+		if err != nil {
+			return nil, fmt.Errorf("warren: open channel: %w", err)
+		}
+		return ch, nil
+	}
+}
+
+// setState is the one place the state changes. It ignores a change to the
+// same state, never leaves Closed, records err (if non-nil) as the last
+// error, wakes WaitForStateChange callers, logs, and emits an event.
+func (s *Supervisor) setState(to State, err error) {
+	s.mu.Lock()
+	from := s.state
+	// Closing leads only to Closed: a connection that became ready while
+	// Close was starting must not announce Ready.
+	if from == to || from == Closed || (from == Closing && to != Closed) {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	s.timeIn[from] += now.Sub(s.stateSince)
+	s.stateSince = now
+	s.state = to
+	if err != nil {
+		s.err = err
+	}
+	close(s.stateCh)
+	s.stateCh = make(chan struct{})
+	s.mu.Unlock()
+
+	attrs := []any{"from", from.String(), "to", to.String()}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	s.log.Info("warren: state changed", attrs...)
+	s.emit(Event{Kind: EventStateChanged, State: to, Err: err})
+}
+
+// emit stamps e and hands it to the dispatcher; it never blocks.
+func (s *Supervisor) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if e.Kind != EventStateChanged {
+		e.State = s.State()
+	}
+	s.ctr.emitted.Add(1)
+	s.events.emit(e)
+}
+
+func (s *Supervisor) warnDropped(total uint64) {
+	if s.dropWarn.due(time.Now()) {
+		s.log.Warn("warren: event buffer full, dropping oldest events; OnEvent is too slow",
+			"dropped_total", total, "buffer", s.opts.EventBuffer)
+	}
+}
+
+// callHandler runs the user's event handler under the watchdog and survives
+// its panics: a broken handler must not take the dispatcher down.
+func (s *Supervisor) callHandler(h func(Event), e Event) {
+	_ = s.callUser("event handler", func() error { h(e); return nil })
+}
+
+// callUser runs a user callback under the stall watchdog and turns a panic
+// into an error wrapping ErrHookPanicked.
+func (s *Supervisor) callUser(name string, fn func() error) (err error) {
+	done := s.watchdog.Watch(name, s.opts.StallThreshold)
+	defer done()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrHookPanicked, name, r)
+			s.log.Error("warren: user callback panicked", "callback", name, "panic", fmt.Sprint(r))
+		}
+	}()
+	return fn()
+}
+
+// reportStall is the watchdog's report function; it runs on a timer goroutine.
+func (s *Supervisor) reportStall(st heartbeat.Stall) {
+	if st.Finished {
+		s.log.Warn("warren: stalled callback returned", "callback", st.Name, "took", st.Elapsed)
+	} else {
+		s.ctr.stalls.Add(1)
+		s.log.Warn("warren: callback stalled", "callback", st.Name, "running_for", st.Elapsed,
+			"stack", string(st.Stack))
+	}
+	s.emit(Event{Kind: EventStall, Stall: &st})
+}

@@ -1,0 +1,83 @@
+package heartbeat
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+// readAll keeps reading from m until it fails, the way amqp091-go's reader
+// does, and records each chunk's size.
+func readChunks(m *Monitor) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := m.Read(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	return done
+}
+
+// writeFrames writes frame every interval, count times, as a broker would.
+func writeFrames(t *testing.T, peer net.Conn, frame []byte, interval time.Duration, count int) {
+	t.Helper()
+	for i := 0; i < count; i++ {
+		if _, err := peer.Write(frame); err != nil {
+			t.Fatalf("peer write: %v", err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// TestIdleLimitAfterHeartbeat: after a heartbeat frame the shorter idle limit
+// applies; after any other data the general limit does.
+func TestIdleLimitAfterHeartbeat(t *testing.T) {
+	const limit, idle = time.Second, 200 * time.Millisecond
+	tests := []struct {
+		name      string
+		lastFrame []byte
+		wantLimit time.Duration
+	}{
+		{"after a heartbeat frame", heartbeatFrame[:], idle},
+		{"after a data frame", []byte{1, 0, 1, 0, 0, 0, 4, 0, 60, 0, 40, 0xCE}, limit},
+		{"after a heartbeat glued to data", append(heartbeatFrame[:], 1, 0, 1), limit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client, peer := tcpPair(t)
+			m, err := NewMonitor(client, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			m.SetIdleLimit(idle)
+			reads := readChunks(m)
+			m.Start()
+			writeFrames(t, peer, heartbeatFrame[:], idle/4, 4) // the idle cadence: no detection
+			if _, err := peer.Write(tt.lastFrame); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-m.Dead():
+			case <-time.After(limit + defaultTestTimeout):
+				t.Fatal("silence never detected")
+			}
+			var dp *DeadPeerError
+			if !errors.As(m.Err(), &dp) {
+				t.Fatalf("Err() = %v, want *DeadPeerError", m.Err())
+			}
+			if dp.Limit != tt.wantLimit {
+				t.Errorf("detected with limit %v, want %v", dp.Limit, tt.wantLimit)
+			}
+			if dp.Silence < tt.wantLimit || dp.Silence > tt.wantLimit+detectionSlack {
+				t.Errorf("detected after %v of silence, want within [%v, %v]", dp.Silence, tt.wantLimit, tt.wantLimit+detectionSlack)
+			}
+			<-reads
+		})
+	}
+}

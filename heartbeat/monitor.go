@@ -1,0 +1,297 @@
+package heartbeat
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Monitor wraps the net.Conn that amqp091-go dials (via amqp.Config.Dial) and
+// closes it when the peer is silent for longer than the limit. Monitor
+// implements net.Conn: every method delegates to the wrapped conn, and Read
+// and Write record when they last moved bytes.
+//
+// Closing the raw socket is what makes detection useful: amqp091-go's reader
+// fails at once, every blocked call on the connection returns, and the owner
+// can reconnect instead of waiting for amqp091-go's own 1.5×heartbeat deadline
+// or, with heartbeats disabled, for the kernel's TCP timeout.
+type Monitor struct {
+	conn  net.Conn
+	limit time.Duration
+	// base anchors the stamps below. time.Since(base) reads the monotonic
+	// clock, so stamps are immune to wall-clock jumps and cost no allocation.
+	base time.Time
+
+	// lastRead holds the stamp of the last Read shifted left by one, with the
+	// low bit set when that Read returned exactly one AMQP heartbeat frame; one
+	// atomic word keeps the pair consistent. lastWrite holds a plain stamp.
+	// 0 means "never". They are written on every Read and Write, so they must
+	// stay lock-free.
+	lastRead  atomic.Int64
+	lastWrite atomic.Int64
+	// fires counts silence-timer callbacks; tests use it to prove that an idle
+	// connection costs about one wakeup per limit.
+	fires atomic.Int64
+
+	mu sync.Mutex
+	// idleLimit, if positive, replaces limit after a Read that returned only a
+	// heartbeat frame (see SetIdleLimit). Set before Start; guarded by mu.
+	idleLimit time.Duration
+	timer     *time.Timer // nil until Start; guarded by mu
+	startAt int64       // stamp of Start; guarded by mu
+	// closing is set by Close or by detection; once set the timer is never
+	// re-armed. Guarded by mu.
+	closing bool
+	// detected is set when the timer decided the peer is dead. Guarded by mu.
+	detected bool
+
+	err  atomic.Pointer[DeadPeerError]
+	dead chan struct{}
+
+	closeOnce     sync.Once
+	closeErr      error // written inside closeOnce, read after it
+	closeReturned atomic.Bool
+}
+
+// NewMonitor returns a Monitor around c that will declare the peer dead after
+// limit without a successful Read. Detection begins only when Start is called.
+// It returns an error wrapping ErrInvalidLimit if limit is not positive, or
+// ErrNilConn if c is nil.
+func NewMonitor(c net.Conn, limit time.Duration) (*Monitor, error) {
+	if c == nil {
+		return nil, ErrNilConn
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit %v must be positive", ErrInvalidLimit, limit)
+	}
+	return &Monitor{
+		conn:  c,
+		limit: limit,
+		base:  time.Now(),
+		dead:  make(chan struct{}),
+	}, nil
+}
+
+// Start arms the silence timer. Silence is measured from the last Read that
+// returned data, or from Start if nothing has been read yet. Before Start there
+// is no detection: the dial deadline bounds the AMQP handshake, during which
+// heartbeats are not yet negotiated. Start is idempotent, and does nothing
+// after Close or detection.
+func (m *Monitor) Start() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.timer != nil || m.closing {
+		return
+	}
+	m.startAt = m.stamp()
+	// A negative delay (the last read is already older than the limit) fires
+	// at once. The callback takes m.mu before touching m.timer, so it cannot
+	// observe the field before this assignment completes.
+	m.timer = time.AfterFunc(m.nextCheckLocked(), m.check)
+}
+
+// SetIdleLimit makes the Monitor use d instead of its limit after a Read that
+// returned exactly one AMQP heartbeat frame and nothing else. It must be
+// called before Start; d <= 0 turns it off.
+//
+// Why two limits: RabbitMQ's heartbeat sender wakes every heartbeat/2 and
+// sends a frame only if it sent nothing since its previous wakeup. Right after
+// a heartbeat frame the broker is in that idle cadence, so the next frame is
+// due within heartbeat/2; after a data frame it may stay silent for up to a
+// whole heartbeat (see CheckLimit). An idle limit of 3/4 of the heartbeat thus
+// detects a partition of an idle connection well before the general limit,
+// without ever misjudging the longer gap after traffic. Over TLS the Monitor
+// sees only ciphertext, recognises no heartbeat, and always uses the limit.
+func (m *Monitor) SetIdleLimit(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.idleLimit = d
+}
+
+// Dead returns a channel that is closed once the peer was declared dead,
+// after the raw socket was closed. It is never closed by Close alone.
+func (m *Monitor) Dead() <-chan struct{} { return m.dead }
+
+// Err returns nil, or the *DeadPeerError recorded when the peer was declared
+// dead.
+func (m *Monitor) Err() error {
+	if e := m.err.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// LastRead returns when a Read last returned data, or the zero Time if none
+// has.
+func (m *Monitor) LastRead() time.Time { return m.fromStamp(m.lastRead.Load() >> 1) }
+
+// LastWrite returns when a Write last sent data, or the zero Time if none has.
+func (m *Monitor) LastWrite() time.Time { return m.fromStamp(m.lastWrite.Load()) }
+
+// Close stops the silence timer and closes the wrapped conn. It is safe to call
+// many times and concurrently with detection. The first call returns the error
+// from closing the conn (whichever of Close and detection closed it); later
+// calls return nil.
+func (m *Monitor) Close() error {
+	m.mu.Lock()
+	m.closing = true
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+	detected := m.detected
+	m.mu.Unlock()
+
+	m.closeConn()
+	if detected {
+		// Detection closes the conn and then Dead(); waiting here means the
+		// timer goroutine has finished its work when Close returns.
+		<-m.dead
+	}
+	if m.closeReturned.Swap(true) {
+		return nil
+	}
+	return m.closeErr
+}
+
+// Read reads from the wrapped conn and records the time if it returned data.
+// Once the peer was declared dead, a failing Read returns the *DeadPeerError
+// rather than the "use of closed network connection" that the Monitor itself
+// caused, so that amqp091-go's connection error names the real cause.
+func (m *Monitor) Read(p []byte) (int, error) {
+	n, err := m.conn.Read(p)
+	if n > 0 {
+		m.lastRead.Store(m.stamp()<<1 | heartbeatBit(p[:n]))
+	}
+	if err != nil {
+		err = m.cause(err)
+	}
+	return n, err
+}
+
+// Write writes to the wrapped conn and records the time if it sent data. Its
+// errors are rewritten after detection like those of Read.
+func (m *Monitor) Write(p []byte) (int, error) {
+	n, err := m.conn.Write(p)
+	if n > 0 {
+		m.lastWrite.Store(m.stamp())
+	}
+	if err != nil {
+		err = m.cause(err)
+	}
+	return n, err
+}
+
+// LocalAddr returns the wrapped conn's local address.
+func (m *Monitor) LocalAddr() net.Addr { return m.conn.LocalAddr() }
+
+// RemoteAddr returns the wrapped conn's remote address.
+func (m *Monitor) RemoteAddr() net.Addr { return m.conn.RemoteAddr() }
+
+// SetDeadline sets the wrapped conn's read and write deadlines.
+func (m *Monitor) SetDeadline(t time.Time) error { return m.conn.SetDeadline(t) }
+
+// SetReadDeadline sets the wrapped conn's read deadline.
+func (m *Monitor) SetReadDeadline(t time.Time) error { return m.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the wrapped conn's write deadline.
+func (m *Monitor) SetWriteDeadline(t time.Time) error { return m.conn.SetWriteDeadline(t) }
+
+// check runs on the timer goroutine. It either re-arms the timer for the
+// remaining allowance or declares the peer dead; it never polls.
+func (m *Monitor) check() {
+	m.fires.Add(1)
+	m.mu.Lock()
+	if m.closing {
+		m.mu.Unlock()
+		return
+	}
+	ref, limit := m.allowanceLocked()
+	silence := m.silence(ref)
+	if silence < limit {
+		// A read arrived since the timer was armed: sleep exactly until the
+		// limit would be reached if nothing else arrives. This is one wakeup per
+		// limit on a busy connection, and one per heartbeat/2 on an idle one
+		// with an idle limit, never a poll.
+		m.timer.Reset(m.nextCheckLocked())
+		m.mu.Unlock()
+		return
+	}
+	m.closing = true
+	m.detected = true
+	m.mu.Unlock()
+
+	// Record the error before closing the socket so that a Read failing
+	// because of that close already reports the cause.
+	m.err.Store(&DeadPeerError{Silence: silence, Limit: limit})
+	m.closeConn()
+	close(m.dead)
+}
+
+// allowanceLocked returns the stamp silence is measured from (the last read,
+// or Start if nothing has been read) and the silence allowed after it. Caller
+// must hold m.mu.
+func (m *Monitor) allowanceLocked() (ref int64, limit time.Duration) {
+	r := m.lastRead.Load()
+	switch {
+	case r == 0:
+		return m.startAt, m.limit
+	case r&1 == 1 && m.idleLimit > 0:
+		return r >> 1, m.idleLimit
+	}
+	return r >> 1, m.limit
+}
+
+// nextCheckLocked returns how long the timer may sleep: until the current
+// allowance runs out, but never longer than the idle limit, because a
+// heartbeat read arriving right now would make detection due that soon.
+// Caller must hold m.mu.
+func (m *Monitor) nextCheckLocked() time.Duration {
+	ref, limit := m.allowanceLocked()
+	d := limit - m.silence(ref)
+	if m.idleLimit > 0 && d > m.idleLimit {
+		d = m.idleLimit
+	}
+	return d
+}
+
+// heartbeatFrame is an AMQP 0-9-1 heartbeat: type 8, channel 0, size 0, frame end.
+var heartbeatFrame = [8]byte{8, 0, 0, 0, 0, 0, 0, 0xCE}
+
+// heartbeatBit returns 1 if b is exactly one heartbeat frame, else 0.
+func heartbeatBit(b []byte) int64 {
+	if len(b) == len(heartbeatFrame) && [8]byte(b) == heartbeatFrame {
+		return 1
+	}
+	return 0
+}
+
+// closeConn closes the wrapped conn exactly once, whoever asks first.
+func (m *Monitor) closeConn() {
+	m.closeOnce.Do(func() { m.closeErr = m.conn.Close() })
+}
+
+// cause returns the *DeadPeerError once detection has happened, else err.
+func (m *Monitor) cause(err error) error {
+	if e := m.err.Load(); e != nil {
+		return e
+	}
+	return err
+}
+
+// stamp returns the monotonic time since base, plus one so that 0 can mean
+// "never" even on a clock too coarse to have advanced since base.
+func (m *Monitor) stamp() int64 { return int64(time.Since(m.base)) + 1 }
+
+// silence returns how long ago the stamp ref was taken.
+func (m *Monitor) silence(ref int64) time.Duration { return time.Duration(m.stamp() - ref) }
+
+// fromStamp converts a stamp back to a time.Time, keeping its monotonic
+// reading.
+func (m *Monitor) fromStamp(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return m.base.Add(time.Duration(s - 1))
+}
