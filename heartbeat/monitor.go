@@ -40,7 +40,7 @@ type Monitor struct {
 	// heartbeat frame (see SetIdleLimit). Set before Start; guarded by mu.
 	idleLimit time.Duration
 	timer     *time.Timer // nil until Start; guarded by mu
-	startAt int64       // stamp of Start; guarded by mu
+	startAt   int64       // stamp of Start; guarded by mu
 	// closing is set by Close or by detection; once set the timer is never
 	// re-armed. Guarded by mu.
 	closing bool

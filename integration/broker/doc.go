@@ -1,10 +1,27 @@
-// Package broker finds or starts a RabbitMQ broker for tests and demos, and injects faults into it.
+// Package broker finds or starts a RabbitMQ broker for integration tests and
+// demos, and injects faults into it.
+//
+// Find tries, in order: the AMQP_URL environment variable; a Docker engine
+// (a rabbitmq management container through testcontainers-go); and a local
+// rabbitmq-server installation, from which it starts a private node (its own
+// temporary directory, Erlang cookie, loopback ports and epmd) that Close
+// stops and deletes again. Faults go through rabbitmqctl when it can reach
+// the node, else through the management HTTP API; a fault that is not
+// available returns an error wrapping ErrUnsupported.
+//
+// A test binary shares one broker between its tests:
+//
+//	func TestMain(m *testing.M) { broker.Main(m) }
+//
+//	func TestForcedClose(t *testing.T) {
+//		b := broker.Shared(t)
+//		conn, err := amqp.DialConfig(b.URL, amqp.Config{
+//			Properties: amqp.Table{"connection_name": t.Name()},
+//		})
+//		// ...
+//		err = b.Faults.CloseConnection(ctx, t.Name()) // 320 CONNECTION_FORCED
+//	}
+//
+// Integration tests never skip: Main exits with status 1, saying how to get
+// a broker, when it finds none.
 package broker
-
-import (
-	_ "github.com/rabbitmq/amqp091-go"
-	_ "github.com/testcontainers/testcontainers-go"
-	_ "github.com/testcontainers/testcontainers-go/modules/rabbitmq"
-	_ "github.com/warrenmq/warren/conn"
-	_ "go.uber.org/goleak"
-)
