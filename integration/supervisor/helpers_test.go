@@ -1,0 +1,179 @@
+package supervisor_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/warrenmq/warren/conn"
+	"github.com/warrenmq/warren/integration/broker"
+	"github.com/warrenmq/warren/reconnect"
+)
+
+const (
+	// defaultTestTimeout bounds waits for things that must happen.
+	defaultTestTimeout = 20 * time.Second
+	// faultTimeout bounds one fault-tool call (rabbitmqctl boots an Erlang VM).
+	faultTimeout = 60 * time.Second
+)
+
+// recorder keeps every event a supervisor delivered, in order.
+type recorder struct {
+	mu     sync.Mutex
+	events []conn.Event
+	wake   chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{wake: make(chan struct{}, 1)} }
+
+func (r *recorder) handle(e conn.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) snapshot() []conn.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]conn.Event(nil), r.events...)
+}
+
+// waitFor returns the first event at index >= from that matches, and the
+// index after it; it fails the test after timeout.
+func (r *recorder) waitFor(t testing.TB, from int, timeout time.Duration, what string, match func(conn.Event) bool) (conn.Event, int) {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		evs := r.snapshot()
+		for i := from; i < len(evs); i++ {
+			if match(evs[i]) {
+				return evs[i], i + 1
+			}
+		}
+		select {
+		case <-r.wake:
+		case <-timer.C:
+			t.Fatalf("no %s event within %v; events: %s", what, timeout, describe(r.snapshot()[from:]))
+		}
+	}
+}
+
+func kind(k conn.EventKind) func(conn.Event) bool {
+	return func(e conn.Event) bool { return e.Kind == k }
+}
+
+func state(s conn.State) func(conn.Event) bool {
+	return func(e conn.Event) bool { return e.Kind == conn.EventStateChanged && e.State == s }
+}
+
+func describe(evs []conn.Event) string {
+	s := ""
+	for _, e := range evs {
+		s += fmt.Sprintf("\n  %s %s state=%s err=%v", e.Time.Format("15:04:05.000"), e.Kind, e.State, e.Err)
+	}
+	return s
+}
+
+var userSeq atomic.Int64
+
+// testUser creates a user with full permissions on "/" so the test can find
+// and kill exactly its own connections; it is deleted at cleanup.
+func testUser(t testing.TB, b *broker.Broker) (user, pass string) {
+	t.Helper()
+	user = fmt.Sprintf("warren-%s-%d", t.Name(), userSeq.Add(1))
+	pass = "pw-" + user
+	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
+	defer cancel()
+	if err := b.Faults.AddUser(ctx, user, pass); err != nil {
+		t.Fatalf("add user: %v", err)
+	}
+	if err := b.Faults.SetPermissions(ctx, "/", user); err != nil {
+		t.Fatalf("set permissions: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
+		defer cancel()
+		_ = b.Faults.DeleteUser(ctx, user)
+	})
+	return user, pass
+}
+
+// fastPolicy recovers quickly in tests; ResetAfter is short so that every
+// forced close on a healthy connection earns an immediate redial.
+func fastPolicy() reconnect.Policy {
+	return reconnect.Policy{Initial: 50 * time.Millisecond, Max: time.Second, ResetAfter: 200 * time.Millisecond}
+}
+
+func quietLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// start creates a supervisor with the recorder attached and closes it at cleanup.
+func start(t testing.TB, opts conn.Options) (*conn.Supervisor, *recorder) {
+	t.Helper()
+	rec := newRecorder()
+	opts.OnEvent = rec.handle
+	if opts.Logger == nil {
+		opts.Logger = quietLogger(t)
+	}
+	s, err := conn.New(opts)
+	if err != nil {
+		t.Fatalf("conn.New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Errorf("Close at cleanup: %v", err)
+		}
+	})
+	return s, rec
+}
+
+func waitReady(t testing.TB, s *conn.Supervisor) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+	defer cancel()
+	if err := s.WaitReady(ctx); err != nil {
+		t.Fatalf("WaitReady: %v (last error %v)", err, s.Err())
+	}
+}
+
+func faultCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// userConnections counts the broker's connections of user.
+func userConnections(t testing.TB, b *broker.Broker, user string) int {
+	t.Helper()
+	conns, err := b.Faults.ListConnections(faultCtx(t))
+	if err != nil {
+		t.Fatalf("list connections: %v", err)
+	}
+	n := 0
+	for _, c := range conns {
+		if c.User == user {
+			n++
+		}
+	}
+	return n
+}
