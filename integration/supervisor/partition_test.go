@@ -37,10 +37,10 @@ func TestBlackholeDetectedWithinLimit(t *testing.T) {
 	user, pass := testUser(t, b)
 	p := newProxy(t, b)
 	s, rec := start(t, conn.Options{
-		URLs:          []string{proxiedURL(b, p, user, pass)},
+		URLs:        []string{proxiedURL(b, p, user, pass)},
 		Heartbeat:   time.Second,
 		DialTimeout: 2 * time.Second,
-		Reconnect:     fastPolicy(),
+		Reconnect:   fastPolicy(),
 	})
 	waitReady(t, s)
 	_, from := rec.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
