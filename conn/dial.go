@@ -98,7 +98,7 @@ func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 func (s *Supervisor) drainBlocked(raw <-chan amqp.Blocking, fwd chan amqp.Blocking, done chan struct{}) {
 	defer close(done)
 	for b := range raw {
-		if s.blocked.Swap(b.Active) != b.Active {
+		if s.setBlocked(b.Active) {
 			if b.Active {
 				s.ctr.blocked.Add(1)
 				s.log.Warn("warren: broker blocked the connection", "reason", b.Reason)

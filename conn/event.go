@@ -35,6 +35,22 @@ const (
 	// EventHookFailed reports a ready hook that failed; the connection attempt
 	// counts as failed. Event.Err names the hook.
 	EventHookFailed
+	// EventConsumerCancelled reports that the broker cancelled a consumer
+	// (basic.cancel, e.g. its queue was deleted); the consumer resubscribes
+	// with backoff. Event.Consumer and Event.Queue name it.
+	EventConsumerCancelled
+	// EventConsumerChannelClosed reports that a consumer's channel was closed
+	// by the broker with Event.Err (e.g. 406 after consumer_timeout); the
+	// consumer resubscribes.
+	EventConsumerChannelClosed
+	// EventConsumerResubscribed reports that a consumer is consuming again.
+	EventConsumerResubscribed
+	// EventHandlerPanicked reports a consumer handler that panicked; the
+	// delivery was nacked. Event.Err holds the panic value.
+	EventHandlerPanicked
+	// EventPublisherRepublished reports messages republished on a new
+	// connection; Event.Attempt holds how many.
+	EventPublisherRepublished
 )
 
 // String returns the kind's name, such as "DialFailed".
@@ -60,6 +76,16 @@ func (k EventKind) String() string {
 		return "Stall"
 	case EventHookFailed:
 		return "HookFailed"
+	case EventConsumerCancelled:
+		return "ConsumerCancelled"
+	case EventConsumerChannelClosed:
+		return "ConsumerChannelClosed"
+	case EventConsumerResubscribed:
+		return "ConsumerResubscribed"
+	case EventHandlerPanicked:
+		return "HandlerPanicked"
+	case EventPublisherRepublished:
+		return "PublisherRepublished"
 	}
 	return "EventKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -81,6 +107,10 @@ type Event struct {
 	// Dropped is how many events were dropped, because the buffer was full,
 	// between the previous delivered event and this one.
 	Dropped uint64
+	// Consumer is the consumer's tag or name, for consumer events.
+	Consumer string
+	// Queue is the queue concerned, for consumer events.
+	Queue string
 	// Stall is the stall report of an EventStall.
 	Stall *heartbeat.Stall
 	// Time is when the event was emitted.

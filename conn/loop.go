@@ -187,7 +187,7 @@ func (s *Supervisor) lose(ss *session, reason error) {
 }
 
 func (s *Supervisor) clearBlocked() {
-	if s.blocked.Swap(false) {
+	if s.setBlocked(false) {
 		s.emit(Event{Kind: EventUnblocked})
 	}
 }

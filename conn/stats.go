@@ -35,6 +35,24 @@ type Stats struct {
 	EventsEmitted uint64
 	// EventsDropped counts events dropped because the buffer was full.
 	EventsDropped uint64
+	// Published counts messages handed to the broker by publishers
+	// (republications included).
+	Published uint64
+	// Confirmed counts messages the broker acknowledged (basic.ack).
+	Confirmed uint64
+	// Nacked counts messages the broker refused (basic.nack).
+	Nacked uint64
+	// Republished counts messages published again on a new connection because
+	// the old one died before their confirm.
+	Republished uint64
+	// Returned counts mandatory messages the broker returned as unroutable.
+	Returned uint64
+	// Delivered counts deliveries handed to consumer handlers.
+	Delivered uint64
+	// HandlerErrors counts consumer handler calls that returned an error.
+	HandlerErrors uint64
+	// HandlerPanics counts consumer handler calls that panicked.
+	HandlerPanics uint64
 	// TimeIn is the total time spent in each state, indexed by State.
 	TimeIn [numStates]time.Duration
 }
@@ -46,6 +64,10 @@ const numStates = int(Closed) + 1
 type counters struct {
 	dials, failedDials, connections, reconnects, lost, deadPeers atomic.Uint64
 	blocked, blockedTimeouts, hookFailures, stalls, emitted      atomic.Uint64
+
+	// Publisher and consumer counters, summed over all of them.
+	published, confirmed, nacked, republished, returned atomic.Uint64
+	delivered, handlerErrors, handlerPanics             atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters. It takes the state lock once to
@@ -65,6 +87,14 @@ func (s *Supervisor) Stats() Stats {
 		Stalls:          s.ctr.stalls.Load(),
 		EventsEmitted:   s.ctr.emitted.Load(),
 		EventsDropped:   s.events.dropped.Load(),
+		Published:       s.ctr.published.Load(),
+		Confirmed:       s.ctr.confirmed.Load(),
+		Nacked:          s.ctr.nacked.Load(),
+		Republished:     s.ctr.republished.Load(),
+		Returned:        s.ctr.returned.Load(),
+		Delivered:       s.ctr.delivered.Load(),
+		HandlerErrors:   s.ctr.handlerErrors.Load(),
+		HandlerPanics:   s.ctr.handlerPanics.Load(),
 	}
 	s.mu.Lock()
 	st.State = s.state

@@ -46,6 +46,7 @@ type Supervisor struct {
 	mu         sync.Mutex
 	state      State
 	stateCh    chan struct{} // closed and replaced on every state change
+	blockedCh  chan struct{} // closed and replaced on every Blocked change
 	stateSince time.Time
 	timeIn     [numStates]time.Duration
 	err        error            // the last connection error
@@ -69,6 +70,7 @@ func New(opts Options) (*Supervisor, error) {
 		loopDone:   make(chan struct{}),
 		done:       make(chan struct{}),
 		stateCh:    make(chan struct{}),
+		blockedCh:  make(chan struct{}),
 		stateSince: time.Now(),
 		dropWarn:   dropWarner{interval: dropWarnInterval},
 	}
@@ -142,6 +144,42 @@ func (s *Supervisor) WaitReady(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// waitPublishable waits until the supervisor is Ready and the broker is not
+// blocking the connection, bounded by ctx. Publishing into a blocked
+// connection would stall in a socket write that ignores ctx.
+func (s *Supervisor) waitPublishable(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		st, stateCh, blockedCh := s.state, s.stateCh, s.blockedCh
+		s.mu.Unlock()
+		switch {
+		case st == Ready && !s.blocked.Load():
+			return nil
+		case st == Closing || st == Closed:
+			return ErrClosed
+		}
+		select {
+		case <-stateCh:
+		case <-blockedCh:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// setBlocked records the broker's blocked flag and wakes waitPublishable
+// callers; it reports whether the flag changed.
+func (s *Supervisor) setBlocked(b bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.blocked.Swap(b) == b {
+		return false
+	}
+	close(s.blockedCh)
+	s.blockedCh = make(chan struct{})
+	return true
 }
 
 // Channel waits until the supervisor is Ready, bounded by ctx, and opens a
