@@ -22,7 +22,7 @@ func (s *Supervisor) run() {
 		s.fail(err)
 		return
 	}
-	next := 0 // the URL to try first in the next round
+	order := newURLOrder(len(s.opts.URLs), s.opts.ShuffleURLs)
 	delay, err := sched.Next()
 	for {
 		if err != nil {
@@ -33,7 +33,7 @@ func (s *Supervisor) run() {
 			s.closeErr = s.teardown(nil)
 			return
 		}
-		ss, lastErr, permanent := s.round(next)
+		ss, lastErr, lastURL, permanent := s.round(order)
 		if s.ctx.Err() != nil {
 			s.closeErr = s.teardown(ss)
 			return
@@ -43,7 +43,6 @@ func (s *Supervisor) run() {
 			return
 		}
 		if ss != nil {
-			next = (ss.url + 1) % len(s.opts.URLs)
 			sched.Connected()
 			if closing := s.serve(ss); closing {
 				s.closeErr = s.teardown(ss)
@@ -54,38 +53,43 @@ func (s *Supervisor) run() {
 			continue
 		}
 		delay, err = sched.Next()
-		s.emit(Event{Kind: EventDialFailed, Err: lastErr, URL: s.redacted[(next+len(s.opts.URLs)-1)%len(s.opts.URLs)],
+		s.emit(Event{Kind: EventDialFailed, Err: lastErr, URL: s.redacted[lastURL],
 			Attempt: sched.Attempt(), Delay: delay})
 	}
 }
 
-// round dials every URL once, starting at first, and returns the first
-// session whose ready hooks all succeeded. permanent reports an error that
-// must stop the supervisor.
-func (s *Supervisor) round(first int) (ss *session, lastErr error, permanent bool) {
+// round dials every URL once, in order's sequence, and returns the first
+// session whose ready hooks all succeeded. Every URL dialed moves to the back
+// of the order, so after a loss the next round starts with a node other than
+// the one just lost, and a node that refused waits until the others have
+// failed too. permanent reports an error that must stop the supervisor;
+// lastURL is the last URL tried.
+func (s *Supervisor) round(order *urlOrder) (ss *session, lastErr error, lastURL int, permanent bool) {
 	n := len(s.opts.URLs)
 	for k := 0; k < n; k++ {
-		i := (first + k) % n
+		i := order.front()
+		order.toBack(i)
 		ss, err := s.connect(i)
 		if err == nil {
-			return ss, nil, false
+			return ss, nil, i, false
 		}
+		lastURL = i
 		if s.ctx.Err() != nil {
-			return nil, err, false
+			return nil, err, i, false
 		}
 		s.ctr.failedDials.Add(1)
 		s.setErr(err)
 		class, reason := reconnect.Classify(err)
 		s.log.Warn("warren: dial failed", "url", s.redacted[i], "err", err, "class", class.String(), "reason", reason)
 		if class == reconnect.Permanent && !s.opts.RetryPermanent {
-			return nil, err, true
+			return nil, err, i, true
 		}
 		if k < n-1 { // the last failure of a round is reported with the backoff delay
 			s.emit(Event{Kind: EventDialFailed, Err: err, URL: s.redacted[i]})
 		}
 		lastErr = err
 	}
-	return nil, lastErr, false
+	return nil, lastErr, lastURL, false
 }
 
 // connect dials URL i and runs the ready hooks on the new connection.

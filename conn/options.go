@@ -27,9 +27,16 @@ const (
 type Options struct {
 	// URLs are the brokers to dial, amqp:// or amqps://, tried in turn; after a
 	// whole round has failed the next round waits for the reconnect backoff.
-	// After a connection is lost the next dial starts with the URL after the one
-	// that was lost. At least one is required; there is no default.
+	// Every URL dialed moves to the back of the queue: after a connection is
+	// lost the next dial starts with another node, and a node that refused is
+	// tried again only after the others. At least one is required; there is no
+	// default.
 	URLs []string
+
+	// ShuffleURLs shuffles the order of URLs once, in New, so that a fleet of
+	// services configured with the same list spreads over a cluster's nodes.
+	// Defaults to false: URLs are tried in the order given.
+	ShuffleURLs bool
 
 	// ConnectionName is sent to the broker as the connection_name client
 	// property, so operators can tell connections apart (and the broker's
