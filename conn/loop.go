@@ -26,6 +26,10 @@ func (s *Supervisor) run() {
 	delay, err := sched.Next()
 	for {
 		if err != nil {
+			// The policy gave up (MaxAttempts or MaxElapsed): keep the cause.
+			if last := s.Err(); last != nil {
+				err = fmt.Errorf("%w; last error: %w", err, last)
+			}
 			s.fail(fmt.Errorf("warren: %w", err))
 			return
 		}

@@ -286,3 +286,27 @@ func serveSelfSignedTLS(t *testing.T) string {
 	t.Cleanup(func() { l.Close(); wg.Wait() })
 	return l.Addr().String()
 }
+
+// TestGivingUpKeepsTheCause: with MaxAttempts the supervisor stops, and its
+// error says both that it gave up and why the dials failed.
+func TestGivingUpKeepsTheCause(t *testing.T) {
+	p := fastPolicy()
+	p.MaxAttempts = 2
+	s, err := New(Options{URLs: []string{closedPortURL(t)}, Reconnect: p, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(defaultTestTimeout):
+		t.Fatal("supervisor did not give up after MaxAttempts")
+	}
+	err = s.Err()
+	if !errors.Is(err, reconnect.ErrGaveUp) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Err() = %v, want ErrGaveUp with the dial error", err)
+	}
+	if reconnect.IsPermanent(err) {
+		t.Errorf("Err() = %v is classified permanent; the cause was transient", err)
+	}
+	closeNow(t, s)
+}
