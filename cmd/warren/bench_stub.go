@@ -5,11 +5,6 @@ import (
 	"io"
 )
 
-func demoMain(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "warren demo: not built yet")
-	return 2
-}
-
 func benchMain(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "warren bench: not built yet")
 	return 2
