@@ -26,10 +26,12 @@ type Supervisor struct {
 	redacted []string // opts.URLs, redacted once
 	log      *slog.Logger
 	watchdog *heartbeat.Watchdog
-	events   *dispatcher
-	dropWarn dropWarner
-	ctr      counters
-	blocked  atomic.Bool
+	// handlerLane watches the event handler; used only on the dispatcher goroutine.
+	handlerLane *heartbeat.Lane
+	events      *dispatcher
+	dropWarn    dropWarner
+	ctr         counters
+	blocked     atomic.Bool
 
 	// ctx lives until Close is called; cancelling it stops the run loop.
 	ctx    context.Context
@@ -255,15 +257,24 @@ func (s *Supervisor) warnDropped(total uint64) {
 }
 
 // callHandler runs the user's event handler under the watchdog and survives
-// its panics: a broken handler must not take the dispatcher down.
+// its panics: a broken handler must not take the dispatcher down. Only the
+// dispatcher goroutine calls it, so the Lane (a watchdog bound to that
+// goroutine, cheaper per call) needs no lock.
 func (s *Supervisor) callHandler(h func(Event), e Event) {
-	_ = s.callUser("event handler", func() error { h(e); return nil })
+	if s.handlerLane == nil {
+		s.handlerLane = s.watchdog.Lane()
+	}
+	_ = s.guard("event handler", s.handlerLane.Watch, func() error { h(e); return nil })
 }
 
 // callUser runs a user callback under the stall watchdog and turns a panic
 // into an error wrapping ErrHookPanicked.
-func (s *Supervisor) callUser(name string, fn func() error) (err error) {
-	done := s.watchdog.Watch(name, s.opts.StallThreshold)
+func (s *Supervisor) callUser(name string, fn func() error) error {
+	return s.guard(name, s.watchdog.Watch, fn)
+}
+
+func (s *Supervisor) guard(name string, watch func(string, time.Duration) func(), fn func() error) (err error) {
+	done := watch(name, s.opts.StallThreshold)
 	defer done()
 	defer func() {
 		if r := recover(); r != nil {

@@ -310,3 +310,45 @@ func TestGivingUpKeepsTheCause(t *testing.T) {
 	}
 	closeNow(t, s)
 }
+
+// TestStalledEventHandlerIsReported: a handler that blocks past the stall
+// threshold is reported with a Stall event naming it and its stack.
+func TestStalledEventHandlerIsReported(t *testing.T) {
+	release := make(chan struct{})
+	stalls := make(chan Event, 4)
+	var once sync.Once
+	s, err := New(Options{
+		URLs:           []string{closedPortURL(t)},
+		Reconnect:      fastPolicy(),
+		Logger:         discardLogger(),
+		StallThreshold: 50 * time.Millisecond,
+		OnEvent: func(e Event) {
+			if e.Kind == EventStall {
+				stalls <- e
+				return
+			}
+			once.Do(func() { blockedInEventHandler(release) })
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNow(t, s)
+	// The stall report is emitted while the handler is stuck, so it is
+	// queued behind it: release the handler once the watchdog has counted it.
+	waitFor(t, func() bool { return s.Stats().Stalls == 1 })
+	close(release)
+	select {
+	case e := <-stalls:
+		if e.Stall == nil || e.Stall.Name != "event handler" || e.Stall.Finished {
+			t.Fatalf("first stall event = %+v, want the running report for the event handler", e.Stall)
+		}
+		if !strings.Contains(string(e.Stall.Stack), "blockedInEventHandler") {
+			t.Errorf("stall stack does not name the blocked function:\n%s", e.Stall.Stack)
+		}
+	case <-time.After(defaultTestTimeout):
+		t.Fatal("no Stall event delivered")
+	}
+}
+
+func blockedInEventHandler(release chan struct{}) { <-release }
