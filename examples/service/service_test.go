@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenmq/warren/integration/broker"
+)
+
+// logBuffer is a slog destination the test can search.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) contains(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.buf.String(), s)
+}
+
+// TestServiceEndToEnd publishes through the HTTP endpoint, sees the consumer
+// handle the message, checks /healthz, and shuts the service down the way
+// SIGTERM does.
+func TestServiceEndToEnd(t *testing.T) {
+	b := broker.Shared(t)
+	logs := &logBuffer{}
+	cfg := config{URLs: []string{b.URL}, Name: "example-service-test", HTTPAddr: "127.0.0.1:0",
+		Queue: "example-orders", ShutdownTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), ready) }()
+
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("service stopped before serving: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("service not serving after 30s")
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+
+	waitHealthy(t, client, addr)
+	resp, err := client.Post("http://"+addr+"/orders", "text/plain", strings.NewReader("order 42"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || !strings.HasPrefix(string(body), "confirmed ") {
+		t.Fatalf("POST /orders = %d %q, want 202 confirmed", resp.StatusCode, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !logs.contains("order received") {
+		if time.Now().After(deadline) {
+			t.Fatal("the consumer never handled the published order")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	cancel() // what SIGTERM does through signal.NotifyContext
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
+		t.Fatal("shutdown did not finish within its timeout")
+	}
+}
+
+func waitHealthy(t *testing.T, client *http.Client, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"state":"Ready"`) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz never reported Ready (last error %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	env := map[string]string{"AMQP_URLS": " amqp://a:1/ ,amqp://b:2/", "SHUTDOWN_TIMEOUT": "3s"}
+	cfg, err := configFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.URLs) != 2 || cfg.URLs[0] != "amqp://a:1/" || cfg.ShutdownTimeout != 3*time.Second || cfg.Queue != "orders" {
+		t.Errorf("config = %+v", cfg)
+	}
+	if _, err := configFromEnv(func(string) string { return "" }); err == nil {
+		t.Error("missing AMQP_URLS accepted")
+	}
+	env["SHUTDOWN_TIMEOUT"] = "soon"
+	if _, err := configFromEnv(func(k string) string { return env[k] }); err == nil {
+		t.Error("bad SHUTDOWN_TIMEOUT accepted")
+	}
+}
