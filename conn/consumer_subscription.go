@@ -1,0 +1,118 @@
+package conn
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/heartbeat"
+	"github.com/warrenmq/warren/reconnect"
+)
+
+// subscription is one consumer channel on one connection, with the
+// Concurrency handler goroutines that drain its deliveries.
+type subscription struct {
+	conn       *amqp.Connection
+	ch         *amqp.Channel
+	queue      string // the queue's name on conn
+	stallName  string // "consumer NAME on QUEUE"
+	deliveries <-chan amqp.Delivery
+	// closed and cancelled have capacity 1 and receive at most one value
+	// each (one channel.close, one basic.cancel for our single consumer tag),
+	// so amqp091-go never waits on them, even while run is busy.
+	closed    <-chan *amqp.Error
+	cancelled <-chan string
+	// ctx is the handlers' context: it ends when the subscription is dropped,
+	// since their deliveries can no longer be acknowledged.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// watchdog reports stalled handlers with the consumer and queue named;
+	// stall keeps the last report, for the event of a consumer_timeout.
+	watchdog *heartbeat.Watchdog
+	stall    atomic.Pointer[heartbeat.Stall]
+}
+
+// subscribe opens a channel on conn, sets the prefetch, starts consuming and
+// starts the handler goroutines. On error nothing is left open.
+func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err error) {
+	queue, err := c.q.nameOn(conn)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return nil, fmt.Errorf("open channel: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = closeChannel(context.Background(), ch, c.s.opts.CloseTimeout)
+		}
+	}()
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 1))
+	if !c.opts.AutoAck {
+		if err := ch.Qos(c.opts.Prefetch, 0, false); err != nil {
+			return nil, fmt.Errorf("set prefetch: %w", err)
+		}
+	}
+	deliveries, err := ch.Consume(queue, c.opts.Name, c.opts.AutoAck, c.opts.Exclusive, false, false, c.opts.Args)
+	if err != nil {
+		return nil, fmt.Errorf("consume %q: %w", queue, err)
+	}
+	sub = &subscription{
+		conn:       conn,
+		ch:         ch,
+		queue:      queue,
+		stallName:  "consumer " + c.opts.Name + " on " + queue,
+		deliveries: deliveries,
+		closed:     closed,
+		cancelled:  cancelled,
+	}
+	sub.ctx, sub.cancel = context.WithCancel(c.handlerCtx)
+	sub.watchdog = heartbeat.NewWatchdog(func(st heartbeat.Stall) { c.reportStall(sub, st) })
+	c.workers.Add(c.opts.Concurrency)
+	for i := 0; i < c.opts.Concurrency; i++ {
+		go c.work(sub)
+	}
+	return sub, nil
+}
+
+// drop ends a subscription: its handlers' context is cancelled and its
+// channel closed, which requeues whatever it had not acknowledged. The
+// handler goroutines exit once their current call returns.
+func (c *Consumer) drop(sub *subscription, sched *reconnect.Schedule) {
+	sub.cancel()
+	if err := closeChannel(context.Background(), sub.ch, c.s.opts.CloseTimeout); err != nil {
+		c.s.log.Warn("warren: consumer channel close failed", "consumer", c.opts.Name, "queue", sub.queue, "err", err)
+	}
+	sched.Lost()
+}
+
+// closeChannel closes ch, bounded by ctx and timeout: channel.close waits
+// for the broker's close-ok, which a blocked or partitioned connection may
+// never bring. Past the bound the close goes on in the background and ends
+// with the connection.
+func closeChannel(ctx context.Context, ch *amqp.Channel, timeout time.Duration) error {
+	if ch.IsClosed() {
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- ch.Close() }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-t.C:
+		err = fmt.Errorf("close channel: no answer within %v", timeout)
+	case <-ctx.Done():
+		err = fmt.Errorf("close channel: %w", ctx.Err())
+	}
+	if err != nil && isClosedErr(err) {
+		return nil // gone already: nothing left to close
+	}
+	return err
+}

@@ -1,0 +1,94 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/reconnect"
+)
+
+// DeclareTopology declares t on the current connection, if there is one,
+// and again on every new connection before consumers and publishers resume
+// (a PhaseTopology ready hook). Server-named queues get a fresh name on each
+// connection, which their CurrentName reports and which bindings and
+// consumers referring to them follow.
+//
+// A declaration the broker refuses because the entity exists with other
+// properties or arguments (406 PRECONDITION_FAILED) is a permanent error
+// naming the entity (see reconnect.IsPermanent): returned here if the
+// supervisor is Ready, else it stops the supervisor, whose Err reports it.
+// Retrying could never succeed. Other failures fail the connection attempt,
+// which is retried with backoff.
+//
+// t is copied, except its Queues, which stay shared so that their names can
+// be followed. The returned func stops re-declaring t; it deletes nothing.
+func (s *Supervisor) DeclareTopology(ctx context.Context, t Topology) (remove func(), err error) {
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	t = t.copy()
+	return s.AddHook(ctx, Hook{
+		Name:  "topology",
+		Phase: PhaseTopology,
+		Up: func(ctx context.Context, c *amqp.Connection) error {
+			return declareTopology(ctx, c, t)
+		},
+	})
+}
+
+// declareTopology declares t on one channel of c, which it closes again.
+func declareTopology(ctx context.Context, c *amqp.Connection, t Topology) (err error) {
+	ch, err := c.Channel()
+	if err != nil {
+		return fmt.Errorf("warren: topology: open channel: %w", err)
+	}
+	defer func() {
+		// After a refused declaration the broker has closed the channel
+		// already and Close returns at once.
+		if cerr := ch.Close(); cerr != nil && err == nil && !errors.Is(cerr, amqp.ErrClosed) {
+			err = fmt.Errorf("warren: topology: close channel: %w", cerr)
+		}
+	}()
+	for _, e := range t.Exchanges {
+		if err := ch.ExchangeDeclare(e.Name, e.Kind, e.Durable, e.AutoDelete, e.Internal, false, e.Args); err != nil {
+			return declareError(fmt.Errorf("warren: declare exchange %q: %w", e.Name, err))
+		}
+	}
+	for _, q := range t.Queues {
+		got, err := ch.QueueDeclare(q.Name, q.Durable, q.AutoDelete, q.Exclusive, false, q.Args)
+		if err != nil {
+			return declareError(fmt.Errorf("warren: declare queue %q: %w", q.Name, err))
+		}
+		q.setDeclared(got.Name, c)
+	}
+	for _, b := range t.Bindings {
+		name, err := b.Queue.nameOn(c)
+		if err != nil {
+			return fmt.Errorf("warren: bind %s to exchange %q: %w", b.Queue.describe(), b.Exchange, err)
+		}
+		if err := ch.QueueBind(name, b.Key, b.Exchange, false, b.Args); err != nil {
+			return declareError(fmt.Errorf("warren: bind queue %q to exchange %q with key %q: %w",
+				name, b.Exchange, b.Key, err))
+		}
+	}
+	if t.Declare != nil {
+		if err := t.Declare(ctx, ch); err != nil {
+			return fmt.Errorf("warren: topology Declare: %w", err)
+		}
+	}
+	return nil
+}
+
+// declareError marks err permanent when the broker refused a declaration
+// because the entity exists with other properties (406 PRECONDITION_FAILED):
+// every retry would be refused the same way.
+func declareError(err error) error {
+	var ae *amqp.Error
+	if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
+		return reconnect.MarkPermanent(err)
+	}
+	return err
+}
