@@ -37,7 +37,7 @@ func (s *Supervisor) run() {
 			s.closeErr = s.teardown(nil)
 			return
 		}
-		ss, lastErr, lastURL, permanent := s.round(order)
+		ss, lastURL, permanent, lastErr := s.round(order)
 		if s.ctx.Err() != nil {
 			s.closeErr = s.teardown(ss)
 			return
@@ -68,32 +68,32 @@ func (s *Supervisor) run() {
 // the one just lost, and a node that refused waits until the others have
 // failed too. permanent reports an error that must stop the supervisor;
 // lastURL is the last URL tried.
-func (s *Supervisor) round(order *urlOrder) (ss *session, lastErr error, lastURL int, permanent bool) {
+func (s *Supervisor) round(order *urlOrder) (ss *session, lastURL int, permanent bool, lastErr error) {
 	n := len(s.opts.URLs)
 	for k := 0; k < n; k++ {
 		i := order.front()
 		order.toBack(i)
 		ss, err := s.connect(i)
 		if err == nil {
-			return ss, nil, i, false
+			return ss, i, false, nil
 		}
 		lastURL = i
 		if s.ctx.Err() != nil {
-			return nil, err, i, false
+			return nil, i, false, err
 		}
 		s.ctr.failedDials.Add(1)
 		s.setErr(err)
 		class, reason := reconnect.Classify(err)
 		s.log.Warn("warren: dial failed", "url", s.redacted[i], "err", err, "class", class.String(), "reason", reason)
 		if class == reconnect.Permanent && !s.opts.RetryPermanent {
-			return nil, err, i, true
+			return nil, i, true, err
 		}
 		if k < n-1 { // the last failure of a round is reported with the backoff delay
 			s.emit(Event{Kind: EventDialFailed, Err: err, URL: s.redacted[i]})
 		}
 		lastErr = err
 	}
-	return nil, lastErr, lastURL, false
+	return nil, lastURL, false, lastErr
 }
 
 // connect dials URL i and runs the ready hooks on the new connection.
