@@ -39,4 +39,13 @@ lint:
 
 ## demo: the live chaos demo against a real broker.
 demo: broker
-	cd integration && $(GO) test -count=1 -v -run 'Test' ./smoke
+	cd cmd/warren && $(GO) run . demo $(DEMOFLAGS)
+
+## bench: warren against raw amqp091-go and its reconnect baselines, one broker, each contender in its own
+## process (about 8 minutes). Prints a Markdown table (see BENCHMARKS.md); JSON lines go to bin/bench.jsonl.
+## BENCHFLAGS adds flags, e.g. BENCHFLAGS=-quick for a one-minute smoke run.
+BENCHFLAGS ?=
+bench: broker
+	mkdir -p bin
+	cd cmd/warren && $(GO) build -o ../../bin/warren .
+	./bin/warren bench -json bin/bench.jsonl $(BENCHFLAGS)

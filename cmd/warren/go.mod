@@ -6,6 +6,7 @@ require (
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/warrenmq/warren v0.0.0
 	github.com/warrenmq/warren/integration v0.0.0
+	golang.org/x/term v0.45.0
 )
 
 require (
