@@ -1,0 +1,168 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestPublisherCloseReportsUnconfirmed(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(pubFakeMsg) pubFakeAction { return pubFakeHold })
+	_, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	var ids []string
+	var cs []*Confirmation
+	for i := 0; i < 3; i++ {
+		c, err := p.PublishAsync(ctx, "", "q", pubBody(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+		ids = append(ids, c.MessageID())
+	}
+	b.waitMessages(3)
+	closeCtx, cancel := context.WithTimeout(ctx, shortTestTimeout)
+	defer cancel()
+	start := time.Now()
+	err := p.Close(closeCtx)
+	took := time.Since(start)
+	var ue *UnconfirmedError
+	if !errors.As(err, &ue) || !errors.Is(err, ErrUnconfirmed) {
+		t.Fatalf("Close = %v, want an *UnconfirmedError", err)
+	}
+	if fmt.Sprint(ue.MessageIDs) != fmt.Sprint(ids) {
+		t.Errorf("unconfirmed ids %v, want %v", ue.MessageIDs, ids)
+	}
+	if took > shortTestTimeout+defaultTestTimeout/5 {
+		t.Errorf("Close took %v with a %v context", took, shortTestTimeout)
+	}
+	for i, c := range cs {
+		if err := c.Wait(ctx); !errors.Is(err, ErrUnconfirmed) {
+			t.Errorf("message %d: %v, want ErrUnconfirmed", i, err)
+		}
+	}
+	if err := p.Publish(ctx, "", "q", pubBody("late")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+	if err2 := p.Close(ctx); err2 != err {
+		t.Errorf("second Close = %v, want the first result %v", err2, err)
+	}
+}
+
+func TestPublisherCloseWaitsForConfirms(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(pubFakeMsg) pubFakeAction { return pubFakeHold })
+	_, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	var cs []*Confirmation
+	for i := 0; i < 2; i++ {
+		c, err := p.PublishAsync(ctx, "", "q", pubBody(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	b.waitMessages(2)
+	time.AfterFunc(shortTestTimeout, b.conn(0).release)
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close = %v, want nil once the broker confirmed", err)
+	}
+	for i, c := range cs {
+		if err := c.Wait(ctx); err != nil {
+			t.Errorf("message %d: %v", i, err)
+		}
+	}
+}
+
+func TestSupervisorCloseReportsUnconfirmed(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(pubFakeMsg) pubFakeAction { return pubFakeHold })
+	s, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	c, err := p.PublishAsync(ctx, "", "q", pubBody("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitMessages(1)
+	closeCtx, cancel := context.WithTimeout(ctx, shortTestTimeout)
+	defer cancel()
+	err = s.Close(closeCtx)
+	var ue *UnconfirmedError
+	if !errors.As(err, &ue) || len(ue.MessageIDs) != 1 || ue.MessageIDs[0] != c.MessageID() {
+		t.Fatalf("Supervisor.Close = %v, want an *UnconfirmedError naming %s", err, c.MessageID())
+	}
+	if err := p.Publish(ctx, "", "q", pubBody("late")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Publish after Supervisor.Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestPublisherCloseWaitsAcrossReconnect: Close waits for messages whose
+// connection died to be republished and confirmed on the next one.
+func TestPublisherCloseWaitsAcrossReconnect(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(m pubFakeMsg) pubFakeAction {
+		if m.Conn == 0 {
+			return pubFakeHold
+		}
+		return pubFakeAck
+	})
+	_, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	c, err := p.PublishAsync(ctx, "", "q", pubBody("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitMessages(1)
+	b.conn(0).kill()
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close = %v, want nil once the message is republished and confirmed", err)
+	}
+	if err := c.Wait(ctx); err != nil {
+		t.Fatalf("message: %v", err)
+	}
+	if msgs := b.messages(); len(msgs) != 2 || msgs[1].Conn != 1 {
+		t.Fatalf("broker got %+v, want the message again on connection 1", msgs)
+	}
+}
+
+// TestPublisherCloseStopsWaitingWhenSupervisorStops: a Close waiting for a
+// connection that will never come back, because the supervisor is closing,
+// returns with the report at once instead of waiting out its context.
+func TestPublisherCloseStopsWaitingWhenSupervisorStops(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(pubFakeMsg) pubFakeAction { return pubFakeHold })
+	s, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	c, err := p.PublishAsync(ctx, "", "q", pubBody("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitMessages(1)
+	b.refuse()
+	b.conn(0).kill()
+	for s.State() == Ready {
+		s.WaitForStateChange(ctx, Ready)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(ctx) }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v while the message could still be republished", err)
+	case <-time.After(shortTestTimeout):
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Errorf("Supervisor.Close = %v, want nil: the user's Close reports the message", err)
+	}
+	select {
+	case err := <-closed:
+		var ue *UnconfirmedError
+		if !errors.As(err, &ue) || len(ue.MessageIDs) != 1 || ue.MessageIDs[0] != c.MessageID() {
+			t.Fatalf("Close = %v, want an *UnconfirmedError naming %s", err, c.MessageID())
+		}
+	case <-time.After(defaultTestTimeout):
+		t.Fatal("Close still waiting after the supervisor stopped")
+	}
+}

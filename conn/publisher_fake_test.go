@@ -1,0 +1,491 @@
+package conn
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// AMQP 0-9-1 wire constants the fake broker needs.
+const (
+	pubFakeFrameMethod    = 1
+	pubFakeFrameHeader    = 2
+	pubFakeFrameBody      = 3
+	pubFakeFrameHeartbeat = 8
+	pubFakeFrameEnd       = 0xCE
+)
+
+// pubFakeAction is what the fake broker does with a publish.
+type pubFakeAction int
+
+const (
+	pubFakeAck          pubFakeAction = iota // basic.ack at once
+	pubFakeNack                              // basic.nack at once
+	pubFakeReturn                            // basic.return, then basic.ack
+	pubFakeHold                              // nothing until release
+	pubFakeCloseChannel                      // channel.close 404 naming the exchange
+)
+
+// pubFakeMsg is one publish as the fake broker received it.
+type pubFakeMsg struct {
+	Conn       int // index of the connection, from 0
+	Channel    uint16
+	Tag        uint64 // delivery tag, 0 if the channel was not in confirm mode
+	Exchange   string
+	Key        string
+	Mandatory  bool
+	Confirming bool
+	MessageID  string
+	Body       string
+	props      []byte
+}
+
+// pubFakeBroker speaks just enough AMQP 0-9-1 for a Publisher: connection
+// handshake, channel open and close, confirm.select, basic.publish, and on
+// demand basic.ack, basic.nack, basic.return, channel.close,
+// connection.blocked and dropped sockets. Tests script it with decide.
+type pubFakeBroker struct {
+	t  testing.TB
+	ln net.Listener
+
+	mu     sync.Mutex
+	decide func(pubFakeMsg) pubFakeAction
+	conns  []*pubFakeConn
+	msgs   []pubFakeMsg
+	wake   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func startPubFakeBroker(t testing.TB) *pubFakeBroker {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &pubFakeBroker{t: t, ln: ln, wake: make(chan struct{}, 1)}
+	b.wg.Add(1)
+	go b.accept()
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *pubFakeBroker) url() string { return "amqp://guest:guest@" + b.ln.Addr().String() + "/" }
+
+// stop closes the listener and every connection and waits for their goroutines.
+func (b *pubFakeBroker) stop() {
+	b.ln.Close()
+	b.mu.Lock()
+	for _, fc := range b.conns {
+		fc.c.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// refuse closes the listener: dials fail until the test ends.
+func (b *pubFakeBroker) refuse() { b.ln.Close() }
+
+func (b *pubFakeBroker) setDecide(f func(pubFakeMsg) pubFakeAction) {
+	b.mu.Lock()
+	b.decide = f
+	b.mu.Unlock()
+}
+
+func (b *pubFakeBroker) accept() {
+	defer b.wg.Done()
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		b.mu.Lock()
+		fc := &pubFakeConn{b: b, id: len(b.conns), c: c, r: bufio.NewReader(c), chans: map[uint16]*pubFakeChan{}}
+		b.conns = append(b.conns, fc)
+		b.wg.Add(1)
+		b.mu.Unlock()
+		go fc.serve()
+	}
+}
+
+// conn returns connection i once it exists, or fails the test.
+func (b *pubFakeBroker) conn(i int) *pubFakeConn {
+	b.t.Helper()
+	deadline := time.Now().Add(defaultTestTimeout)
+	for time.Now().Before(deadline) {
+		b.mu.Lock()
+		if i < len(b.conns) {
+			fc := b.conns[i]
+			b.mu.Unlock()
+			return fc
+		}
+		b.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	b.t.Fatalf("fake broker: connection %d never came", i)
+	return nil
+}
+
+func (b *pubFakeBroker) messages() []pubFakeMsg {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]pubFakeMsg(nil), b.msgs...)
+}
+
+// waitMessages waits until the broker has received n publishes.
+func (b *pubFakeBroker) waitMessages(n int) []pubFakeMsg {
+	b.t.Helper()
+	timer := time.NewTimer(defaultTestTimeout)
+	defer timer.Stop()
+	for {
+		if msgs := b.messages(); len(msgs) >= n {
+			return msgs
+		}
+		select {
+		case <-b.wake:
+		case <-timer.C:
+			b.t.Fatalf("fake broker: got %d publishes, want %d", len(b.messages()), n)
+		}
+	}
+}
+
+type pubFakeChan struct {
+	confirming bool
+	closing    bool // the broker sent channel.close; publishes are discarded
+	tag        uint64
+}
+
+type pubFakeConn struct {
+	b  *pubFakeBroker
+	id int
+	c  net.Conn
+	r  *bufio.Reader
+
+	wmu   sync.Mutex // serializes writes
+	mu    sync.Mutex
+	chans map[uint16]*pubFakeChan
+	held  []pubFakeMsg
+}
+
+func (fc *pubFakeConn) serve() {
+	defer fc.b.wg.Done()
+	defer fc.c.Close()
+	if err := fc.handshake(); err != nil {
+		return
+	}
+	var cur *pubFakeMsg // a publish waiting for its content
+	var size uint64
+	for {
+		typ, ch, payload, err := fc.readFrame()
+		if err != nil {
+			return
+		}
+		switch typ {
+		case pubFakeFrameHeartbeat:
+			_ = fc.write(pubFakeFrameHeartbeat, 0, nil)
+		case pubFakeFrameHeader:
+			if cur == nil {
+				continue
+			}
+			size = binary.BigEndian.Uint64(payload[4:12])
+			cur.props = append([]byte(nil), payload[12:]...)
+			cur.MessageID = pubFakeMessageID(cur.props)
+			if size == 0 {
+				fc.published(*cur)
+				cur = nil
+			}
+		case pubFakeFrameBody:
+			if cur == nil {
+				continue
+			}
+			cur.Body += string(payload)
+			if uint64(len(cur.Body)) >= size {
+				fc.published(*cur)
+				cur = nil
+			}
+		case pubFakeFrameMethod:
+			class, method := binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])
+			args := payload[4:]
+			switch {
+			case class == 10 && method == 50: // connection.close
+				_ = fc.method(0, 10, 51, nil)
+				return
+			case class == 10 && method == 51: // connection.close-ok
+				return
+			case class == 20 && method == 10: // channel.open
+				fc.mu.Lock()
+				fc.chans[ch] = &pubFakeChan{}
+				fc.mu.Unlock()
+				_ = fc.method(ch, 20, 11, []byte{0, 0, 0, 0})
+			case class == 20 && method == 40: // channel.close
+				fc.mu.Lock()
+				delete(fc.chans, ch)
+				fc.mu.Unlock()
+				_ = fc.method(ch, 20, 41, nil)
+			case class == 20 && method == 41: // channel.close-ok
+				fc.mu.Lock()
+				delete(fc.chans, ch)
+				fc.mu.Unlock()
+			case class == 85 && method == 10: // confirm.select
+				fc.mu.Lock()
+				if c := fc.chans[ch]; c != nil {
+					c.confirming = true
+				}
+				fc.mu.Unlock()
+				if args[0]&1 == 0 {
+					_ = fc.method(ch, 85, 11, nil)
+				}
+			case class == 60 && method == 40: // basic.publish
+				m := pubFakeMsg{Conn: fc.id, Channel: ch}
+				rest := args[2:]
+				m.Exchange, rest = pubFakeShortString(rest)
+				m.Key, rest = pubFakeShortString(rest)
+				m.Mandatory = rest[0]&1 != 0
+				cur, size = &m, 0
+			}
+		}
+	}
+}
+
+// published records a complete publish and acts on it.
+func (fc *pubFakeConn) published(m pubFakeMsg) {
+	fc.mu.Lock()
+	c := fc.chans[m.Channel]
+	if c == nil || c.closing {
+		fc.mu.Unlock()
+		return // discarded, as RabbitMQ does after channel.close
+	}
+	if c.confirming {
+		c.tag++
+		m.Tag = c.tag
+		m.Confirming = true
+	}
+	fc.mu.Unlock()
+
+	b := fc.b
+	b.mu.Lock()
+	b.msgs = append(b.msgs, m)
+	decide := b.decide
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	action := pubFakeAck
+	if decide != nil {
+		action = decide(m)
+	}
+	if !m.Confirming && action != pubFakeCloseChannel {
+		return
+	}
+	switch action {
+	case pubFakeAck:
+		_ = fc.ack(m.Channel, m.Tag, true)
+	case pubFakeNack:
+		_ = fc.ack(m.Channel, m.Tag, false)
+	case pubFakeReturn:
+		_ = fc.returnMsg(m)
+		_ = fc.ack(m.Channel, m.Tag, true)
+	case pubFakeHold:
+		fc.mu.Lock()
+		fc.held = append(fc.held, m)
+		fc.mu.Unlock()
+	case pubFakeCloseChannel:
+		fc.mu.Lock()
+		c.closing = true
+		fc.mu.Unlock()
+		text := fmt.Sprintf("NOT_FOUND - no exchange '%s' in vhost '/'", m.Exchange)
+		var args []byte
+		args = binary.BigEndian.AppendUint16(args, 404)
+		args = pubFakeAppendShortString(args, text)
+		args = binary.BigEndian.AppendUint16(args, 60)
+		args = binary.BigEndian.AppendUint16(args, 40)
+		_ = fc.method(m.Channel, 20, 40, args)
+	}
+}
+
+// release acks every held publish.
+func (fc *pubFakeConn) release() {
+	fc.mu.Lock()
+	held := fc.held
+	fc.held = nil
+	fc.mu.Unlock()
+	for _, m := range held {
+		_ = fc.ack(m.Channel, m.Tag, true)
+	}
+}
+
+// kill drops the socket without a close handshake.
+func (fc *pubFakeConn) kill() { fc.c.Close() }
+
+// blocked sends connection.blocked (on) or connection.unblocked.
+func (fc *pubFakeConn) blocked(on bool) error {
+	if on {
+		return fc.method(0, 10, 60, pubFakeAppendShortString(nil, "low on memory"))
+	}
+	return fc.method(0, 10, 61, nil)
+}
+
+func (fc *pubFakeConn) ack(ch uint16, tag uint64, ack bool) error {
+	args := binary.BigEndian.AppendUint64(nil, tag)
+	args = append(args, 0) // multiple, requeue: false
+	if ack {
+		return fc.method(ch, 60, 80, args)
+	}
+	return fc.method(ch, 60, 120, args)
+}
+
+func (fc *pubFakeConn) returnMsg(m pubFakeMsg) error {
+	var args []byte
+	args = binary.BigEndian.AppendUint16(args, 312)
+	args = pubFakeAppendShortString(args, "NO_ROUTE")
+	args = pubFakeAppendShortString(args, m.Exchange)
+	args = pubFakeAppendShortString(args, m.Key)
+	header := binary.BigEndian.AppendUint16(nil, 60)
+	header = binary.BigEndian.AppendUint16(header, 0)
+	header = binary.BigEndian.AppendUint64(header, uint64(len(m.Body)))
+	header = append(header, m.props...)
+	fc.wmu.Lock()
+	defer fc.wmu.Unlock()
+	if err := fc.writeLocked(pubFakeFrameMethod, m.Channel, pubFakeMethodPayload(60, 50, args)); err != nil {
+		return err
+	}
+	if err := fc.writeLocked(pubFakeFrameHeader, m.Channel, header); err != nil {
+		return err
+	}
+	if len(m.Body) == 0 {
+		return nil
+	}
+	return fc.writeLocked(pubFakeFrameBody, m.Channel, []byte(m.Body))
+}
+
+func (fc *pubFakeConn) handshake() error {
+	header := make([]byte, 8)
+	if _, err := io.ReadFull(fc.r, header); err != nil {
+		return err
+	}
+	var start []byte
+	start = append(start, 0, 9)
+	start = binary.BigEndian.AppendUint32(start, 0) // no server properties
+	start = pubFakeAppendLongString(start, "PLAIN")
+	start = pubFakeAppendLongString(start, "en_US")
+	if err := fc.method(0, 10, 10, start); err != nil {
+		return err
+	}
+	if err := fc.expect(10, 11); err != nil { // start-ok
+		return err
+	}
+	var tune []byte
+	tune = binary.BigEndian.AppendUint16(tune, 0)
+	tune = binary.BigEndian.AppendUint32(tune, 131072)
+	tune = binary.BigEndian.AppendUint16(tune, 0)
+	if err := fc.method(0, 10, 30, tune); err != nil {
+		return err
+	}
+	if err := fc.expect(10, 31); err != nil { // tune-ok
+		return err
+	}
+	if err := fc.expect(10, 40); err != nil { // open
+		return err
+	}
+	return fc.method(0, 10, 41, []byte{0})
+}
+
+func (fc *pubFakeConn) expect(class, method uint16) error {
+	for {
+		typ, _, payload, err := fc.readFrame()
+		if err != nil {
+			return err
+		}
+		if typ == pubFakeFrameHeartbeat {
+			continue
+		}
+		if typ != pubFakeFrameMethod || binary.BigEndian.Uint16(payload) != class || binary.BigEndian.Uint16(payload[2:]) != method {
+			return fmt.Errorf("fake broker: want %d.%d", class, method)
+		}
+		return nil
+	}
+}
+
+func (fc *pubFakeConn) readFrame() (typ byte, ch uint16, payload []byte, err error) {
+	var h [7]byte
+	if _, err := io.ReadFull(fc.r, h[:]); err != nil {
+		return 0, 0, nil, err
+	}
+	frame := make([]byte, binary.BigEndian.Uint32(h[3:])+1)
+	if _, err := io.ReadFull(fc.r, frame); err != nil {
+		return 0, 0, nil, err
+	}
+	if frame[len(frame)-1] != pubFakeFrameEnd {
+		return 0, 0, nil, errors.New("fake broker: bad frame end")
+	}
+	return h[0], binary.BigEndian.Uint16(h[1:]), frame[:len(frame)-1], nil
+}
+
+func (fc *pubFakeConn) method(ch, class, method uint16, args []byte) error {
+	return fc.write(pubFakeFrameMethod, ch, pubFakeMethodPayload(class, method, args))
+}
+
+func (fc *pubFakeConn) write(typ byte, ch uint16, payload []byte) error {
+	fc.wmu.Lock()
+	defer fc.wmu.Unlock()
+	return fc.writeLocked(typ, ch, payload)
+}
+
+func (fc *pubFakeConn) writeLocked(typ byte, ch uint16, payload []byte) error {
+	frame := []byte{typ}
+	frame = binary.BigEndian.AppendUint16(frame, ch)
+	frame = binary.BigEndian.AppendUint32(frame, uint32(len(payload)))
+	frame = append(frame, payload...)
+	frame = append(frame, pubFakeFrameEnd)
+	_, err := fc.c.Write(frame)
+	return err
+}
+
+func pubFakeMethodPayload(class, method uint16, args []byte) []byte {
+	p := binary.BigEndian.AppendUint16(nil, class)
+	p = binary.BigEndian.AppendUint16(p, method)
+	return append(p, args...)
+}
+
+func pubFakeAppendShortString(b []byte, s string) []byte {
+	return append(append(b, byte(len(s))), s...)
+}
+
+func pubFakeAppendLongString(b []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint32(b, uint32(len(s))), s...)
+}
+
+func pubFakeShortString(b []byte) (string, []byte) {
+	n := int(b[0])
+	return string(b[1 : 1+n]), b[1+n:]
+}
+
+// pubFakeMessageID extracts message-id from basic properties, or "" if a
+// property before it is one the fake does not parse (headers).
+func pubFakeMessageID(props []byte) string {
+	flags := binary.BigEndian.Uint16(props)
+	rest := props[2:]
+	for bit := 15; bit >= 7; bit-- {
+		if flags&(1<<bit) == 0 {
+			continue
+		}
+		switch bit {
+		case 13: // headers: a table
+			return ""
+		case 12, 11: // delivery-mode, priority: octets
+			rest = rest[1:]
+		case 7:
+			id, _ := pubFakeShortString(rest)
+			return id
+		default: // short strings
+			_, rest = pubFakeShortString(rest)
+		}
+	}
+	return ""
+}

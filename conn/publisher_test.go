@@ -1,0 +1,225 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// startPubTest starts a supervisor on the fake broker and a publisher on it,
+// and waits until the publisher's channel is open. The supervisor is closed at
+// cleanup.
+func startPubTest(t *testing.T, b *pubFakeBroker, opts PublisherOptions) (*Supervisor, *Publisher) {
+	t.Helper()
+	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+		defer cancel()
+		// Tests that leave messages unconfirmed check that report themselves.
+		if err := s.Close(ctx); err != nil && !errors.Is(err, ErrUnconfirmed) {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+	defer cancel()
+	if err := s.WaitReady(ctx); err != nil {
+		t.Fatalf("WaitReady: %v", err)
+	}
+	p, err := s.NewPublisher(ctx, opts)
+	if err != nil {
+		t.Fatalf("NewPublisher: %v", err)
+	}
+	return s, p
+}
+
+func pubTestCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func pubBody(s string) amqp.Publishing { return amqp.Publishing{Body: []byte(s)} }
+
+func TestPublisherSettlesEachBrokerAnswer(t *testing.T) {
+	tests := []struct {
+		name      string
+		action    pubFakeAction
+		mandatory bool
+		check     func(error) bool
+		want      string
+		stats     func(Stats) bool
+	}{
+		{"ack", pubFakeAck, false, func(err error) bool { return err == nil }, "nil",
+			func(s Stats) bool { return s.Confirmed == 1 && s.Nacked == 0 }},
+		{"nack", pubFakeNack, false, func(err error) bool { return errors.Is(err, ErrNacked) }, "ErrNacked",
+			func(s Stats) bool { return s.Nacked == 1 && s.Confirmed == 0 }},
+		{"return", pubFakeReturn, true, func(err error) bool {
+			var re *ReturnedError
+			return errors.Is(err, ErrReturned) && errors.As(err, &re) && re.Return.ReplyCode == 312 && re.Return.RoutingKey == "nowhere"
+		}, "a *ReturnedError with 312", func(s Stats) bool { return s.Returned == 1 && s.Confirmed == 1 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startPubFakeBroker(t)
+			b.setDecide(func(pubFakeMsg) pubFakeAction { return tc.action })
+			s, p := startPubTest(t, b, PublisherOptions{Mandatory: tc.mandatory})
+			err := p.Publish(pubTestCtx(t), "ex", "nowhere", pubBody("m"))
+			if !tc.check(err) {
+				t.Fatalf("Publish = %v, want %s", err, tc.want)
+			}
+			msgs := b.messages()
+			if len(msgs) != 1 || !msgs[0].Confirming || msgs[0].Mandatory != tc.mandatory {
+				t.Fatalf("broker got %+v, want one publish in confirm mode, mandatory %v", msgs, tc.mandatory)
+			}
+			if st := s.Stats(); st.Published != 1 || !tc.stats(st) {
+				t.Errorf("Stats: published %d confirmed %d nacked %d returned %d",
+					st.Published, st.Confirmed, st.Nacked, st.Returned)
+			}
+		})
+	}
+}
+
+func TestPublisherStampsMessageIDs(t *testing.T) {
+	b := startPubFakeBroker(t)
+	_, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	seen := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		c, err := p.PublishAsync(ctx, "", "q", pubBody("m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.MessageID() == "" || seen[c.MessageID()] {
+			t.Fatalf("message %d: id %q is empty or repeated", i, c.MessageID())
+		}
+		seen[c.MessageID()] = true
+		if err := c.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := amqp.Publishing{MessageId: "caller-id", Body: []byte("x")}
+	c, err := p.PublishAsync(ctx, "", "q", mine)
+	if err != nil || c.MessageID() != "caller-id" {
+		t.Fatalf("PublishAsync with an id: %v, id %q; want the caller's id kept", err, c.MessageID())
+	}
+	if err := c.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range b.messages() {
+		if !seen[m.MessageID] && m.MessageID != "caller-id" {
+			t.Errorf("broker got message-id %q, not one the publisher reported", m.MessageID)
+		}
+	}
+}
+
+func TestPublisherWindowBoundsInFlight(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(pubFakeMsg) pubFakeAction { return pubFakeHold })
+	_, p := startPubTest(t, b, PublisherOptions{MaxInFlight: 2})
+	ctx := pubTestCtx(t)
+	var cs []*Confirmation
+	for i := 0; i < 2; i++ {
+		c, err := p.PublishAsync(ctx, "", "q", pubBody(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		cs = append(cs, c)
+	}
+	short, cancel := context.WithTimeout(ctx, shortTestTimeout)
+	defer cancel()
+	if _, err := p.PublishAsync(short, "", "q", pubBody("third")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third publish with a full window = %v, want DeadlineExceeded", err)
+	}
+	b.waitMessages(2)
+	b.setDecide(nil)
+	b.conn(0).release()
+	for _, c := range cs {
+		if err := c.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Publish(ctx, "", "q", pubBody("third")); err != nil {
+		t.Fatalf("publish after the window freed: %v", err)
+	}
+}
+
+func TestPublisherWaitsForReadyBoundedByContext(t *testing.T) {
+	const wait = 100 * time.Millisecond
+	b := startPubFakeBroker(t)
+	s, p := startPubTest(t, b, PublisherOptions{})
+	b.refuse()
+	b.conn(0).kill()
+	ctx := pubTestCtx(t)
+	for s.State() == Ready {
+		if !s.WaitForStateChange(ctx, Ready) {
+			t.Fatal("still Ready after the connection was killed")
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	start := time.Now()
+	err := p.Publish(short, "", "q", pubBody("m"))
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish while reconnecting = %v, want DeadlineExceeded", err)
+	}
+	// A correctness bound, generous for a loaded machine: the publish must
+	// end with its context, not with the next dial.
+	if took < wait || took > wait+defaultTestTimeout/5 {
+		t.Errorf("Publish took %v, want about %v", took, wait)
+	}
+}
+
+func TestPublisherWaitsWhileBlocked(t *testing.T) {
+	b := startPubFakeBroker(t)
+	s, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	if err := b.conn(0).blocked(true); err != nil {
+		t.Fatal(err)
+	}
+	for !s.Blocked() {
+		time.Sleep(time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(ctx, shortTestTimeout)
+	defer cancel()
+	if err := p.Publish(short, "", "q", pubBody("m")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish while blocked = %v, want DeadlineExceeded", err)
+	}
+	if n := len(b.messages()); n != 0 {
+		t.Fatalf("the broker got %d publishes while blocking the connection", n)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Publish(ctx, "", "q", pubBody("m")) }()
+	if err := b.conn(0).blocked(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Publish after unblock: %v", err)
+	}
+}
+
+func TestNewPublisherRejectsBadOptions(t *testing.T) {
+	b := startPubFakeBroker(t)
+	s, _ := startPubTest(t, b, PublisherOptions{})
+	for _, opts := range []PublisherOptions{{MaxInFlight: -1}, {OnConfirmLost: 7}} {
+		if _, err := s.NewPublisher(pubTestCtx(t), opts); !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("NewPublisher(%+v) = %v, want ErrInvalidOptions", opts, err)
+		}
+	}
+}
+
+func TestPublishAsyncRejectsBadHeaders(t *testing.T) {
+	b := startPubFakeBroker(t)
+	_, p := startPubTest(t, b, PublisherOptions{})
+	msg := amqp.Publishing{Headers: amqp.Table{"bad": struct{}{}}}
+	if _, err := p.PublishAsync(pubTestCtx(t), "", "q", msg); err == nil {
+		t.Fatal("PublishAsync with an unencodable header succeeded")
+	}
+}
