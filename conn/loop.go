@@ -236,8 +236,13 @@ func (s *Supervisor) teardown(ss *session) error {
 
 func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 	deadline := time.Now().Add(s.opts.CloseTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	if d, ok := ctx.Deadline(); ok {
+		// Cut the close handshake short a little before the caller's
+		// deadline, so that Close can still return the teardown's result
+		// (unconfirmed messages included) rather than only ctx's error.
+		if d = d.Add(-closeMargin(time.Until(d))); d.Before(deadline) {
+			deadline = d
+		}
 	}
 	var errs []error
 	// Hook resources first, while their channels still work: a publisher
@@ -256,6 +261,12 @@ func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 	}
 	s.clearBlocked()
 	return errors.Join(errs...)
+}
+
+// closeMargin is the part of the time left that teardown keeps for itself
+// after cutting the close handshake: a tenth, at most 50ms.
+func closeMargin(left time.Duration) time.Duration {
+	return min(left/10, 50*time.Millisecond)
 }
 
 // isClosedErr reports errors that only say the connection was already gone.
