@@ -11,8 +11,12 @@
 //     ones back off, and a flapping broker does not reset the schedule;
 //   - stops with a clear error on permanent failures (bad credentials,
 //     unknown vhost, TLS verification) instead of retrying forever;
-//   - re-runs ready hooks (topology, consumers, publishers) on every new
-//     connection before it reports Ready;
+//   - re-runs ready hooks on every new connection before it reports Ready:
+//     a declared Topology first (server-named queues get a fresh name that
+//     bindings and consumers follow), then Consumers (which also resubscribe
+//     after a broker-side cancel or consumer_timeout), then Publishers (which
+//     re-enable confirm mode before accepting any publish and republish what
+//     the old connection never confirmed);
 //   - delivers Events in order on one dispatcher goroutine from a bounded
 //     buffer that drops the oldest event rather than block, and reports user
 //     callbacks that stall, with their stack;

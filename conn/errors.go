@@ -18,4 +18,26 @@ var (
 	ErrHookFailed = errors.New("warren: ready hook failed")
 	// ErrHookPanicked wraps the value of a user callback that panicked.
 	ErrHookPanicked = errors.New("warren: callback panicked")
+
+	// ErrConfirmLost is the error of a message whose channel died after it
+	// was written and before the broker confirmed it, when the publisher does
+	// not (or may no longer) republish it. The broker may have the message.
+	ErrConfirmLost = errors.New("warren: channel lost before the broker confirmed the message")
+	// ErrNacked is the error of a message the broker refused with basic.nack.
+	ErrNacked = errors.New("warren: the broker nacked the message")
+	// ErrReturned is matched by a *ReturnedError: a mandatory message the
+	// broker could not route.
+	ErrReturned = errors.New("warren: the broker returned the message as unroutable")
+	// ErrUnconfirmed is the error of a message still unsettled when its
+	// publisher closed; it is matched by the *UnconfirmedError Close returns.
+	ErrUnconfirmed = errors.New("warren: publisher closed before the broker confirmed the message")
+
+	// ErrInvalidTopology wraps every problem DeclareTopology finds in a Topology.
+	ErrInvalidTopology = errors.New("warren: invalid topology")
+	// ErrInvalidConsumerOptions wraps every problem Consume finds in its
+	// handler or ConsumerOptions.
+	ErrInvalidConsumerOptions = errors.New("warren: invalid consumer options")
+	// ErrQueueNotDeclared is the error of a consumer on a server-named queue
+	// that no topology has declared on the current connection yet.
+	ErrQueueNotDeclared = errors.New("warren: server-named queue not declared on this connection")
 )

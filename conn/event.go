@@ -100,9 +100,12 @@ type Event struct {
 	Err error
 	// URL is the broker concerned, redacted (amqp://user:***@host:port/vhost).
 	URL string
-	// Attempt counts failed dials since the last good connection.
+	// Attempt counts failed dials since the last good connection; for
+	// consumer events, failed subscriptions; for EventPublisherRepublished,
+	// the messages republished.
 	Attempt int
-	// Delay is how long the supervisor waits before the next dial.
+	// Delay is how long the supervisor waits before the next dial, or a
+	// consumer before its next subscription attempt.
 	Delay time.Duration
 	// Dropped is how many events were dropped, because the buffer was full,
 	// between the previous delivered event and this one.

@@ -35,7 +35,10 @@ type Hook struct {
 	// Phase orders the hook among the others. Defaults to PhaseTopology.
 	Phase Phase
 	// Up restores the resource on a new connection. ctx ends when the
-	// supervisor closes. Required.
+	// supervisor closes. When a hook is added just as the connection changes,
+	// AddHook's call of Up on the old connection may overlap the run loop's
+	// call on the new one: Up must tolerate that (check the connection it is
+	// given, and serialize its own state). Required.
 	Up func(ctx context.Context, c *amqp.Connection) error
 	// Down, if set, is told that the connection Up last ran on is gone, with
 	// the reason (ErrClosed on Close). It must return quickly and not call

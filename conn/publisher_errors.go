@@ -1,27 +1,10 @@
 package conn
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-)
-
-// Publisher errors; match them with errors.Is.
-var (
-	// ErrConfirmLost is the error of a message whose channel died after it
-	// was written and before the broker confirmed it, when the publisher does
-	// not (or may no longer) republish it. The broker may have the message.
-	ErrConfirmLost = errors.New("warren: channel lost before the broker confirmed the message")
-	// ErrNacked is the error of a message the broker refused with basic.nack.
-	ErrNacked = errors.New("warren: the broker nacked the message")
-	// ErrReturned is matched by a *ReturnedError: a mandatory message the
-	// broker could not route.
-	ErrReturned = errors.New("warren: the broker returned the message as unroutable")
-	// ErrUnconfirmed is the error of a message still unsettled when its
-	// publisher closed; it is matched by the *UnconfirmedError Close returns.
-	ErrUnconfirmed = errors.New("warren: publisher closed before the broker confirmed the message")
 )
 
 // ReturnedError is the error of a mandatory message the broker returned as
