@@ -7,7 +7,7 @@ TESTFLAGS   ?= -race -count=1 -v
 # Pinned: the module proxy can answer @latest with an old version.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test test-unit test-integration lint demo bench broker
+.PHONY: test test-unit test-integration test-cluster lint demo bench broker
 
 ## test: unit tests of the library, then integration tests against a real RabbitMQ.
 test: test-unit test-integration
@@ -21,6 +21,10 @@ test-integration: broker
 	cd integration && $(GO) test $(TESTFLAGS) -timeout 15m ./...
 	cd cmd/warren && $(GO) test $(TESTFLAGS) -timeout 10m ./...
 	cd examples/service && $(GO) test $(TESTFLAGS) -timeout 5m ./...
+
+## test-cluster: failover tests against a local 3-node RabbitMQ cluster with quorum queues (about 1 minute, boot included).
+test-cluster: broker
+	cd integration && $(GO) test $(TESTFLAGS) -timeout 10m ./cluster/
 
 ## broker: makes sure a broker can be found; installs Debian's rabbitmq-server when root and nothing else exists.
 broker:

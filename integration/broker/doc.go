@@ -22,6 +22,19 @@
 //		err = b.Faults.CloseConnection(ctx, t.Name()) // 320 CONNECTION_FORCED
 //	}
 //
+// Failover tests need several nodes: StartCluster starts a cluster (private
+// local nodes sharing one epmd and Erlang cookie, joined with
+// rabbitmqctl join_cluster, or containers on one Docker network) whose nodes
+// Cluster.StopNode, StartNode and KillNode take down and bring back. A test
+// binary shares one cluster the way it shares a broker:
+//
+//	func TestMain(m *testing.M) { broker.ClusterMain(m, 3) }
+//
+//	func TestFailover(t *testing.T) {
+//		c := broker.SharedCluster(t)
+//		// conn.Options{URLs: c.URLs()}, then c.StopNode(ctx, i) ...
+//	}
+//
 // Integration tests never skip: Main exits with status 1, saying how to get
 // a broker, when it finds none.
 package broker

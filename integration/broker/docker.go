@@ -75,6 +75,9 @@ func terminate(ctx context.Context, c testcontainers.Container) (err error) {
 // dockerRunner runs rabbitmqctl inside the container.
 type dockerRunner struct {
 	c testcontainers.Container
+	// cookie, when set, is passed with --erlang-cookie: the nodes of a
+	// cluster run with a cookie of the harness's choosing.
+	cookie string
 }
 
 func (r dockerRunner) String() string { return "rabbitmqctl (docker exec)" }
@@ -85,7 +88,11 @@ func (r dockerRunner) run(ctx context.Context, args []string) (stdout, stderr st
 			err = fmt.Errorf("broker: testcontainers panicked: %v", rec)
 		}
 	}()
-	code, rd, err := r.c.Exec(ctx, append([]string{"rabbitmqctl", "-q"}, args...))
+	cmd := []string{"rabbitmqctl", "-q"}
+	if r.cookie != "" {
+		cmd = append(cmd, "--erlang-cookie", r.cookie)
+	}
+	code, rd, err := r.c.Exec(ctx, append(cmd, args...))
 	if err != nil {
 		return "", "", err
 	}

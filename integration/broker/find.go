@@ -81,6 +81,13 @@ func describe(ctx context.Context) environment {
 	if env.AMQPURL != "" {
 		return env
 	}
+	probeStarters(ctx, &env, scripts, why)
+	return env
+}
+
+// probeStarters fills in the ways env offers to start a broker: a Docker
+// engine, and a local rabbitmq-server in scripts (or why there is none).
+func probeStarters(ctx context.Context, env *environment, scripts, why string) {
 	env.DockerProbed = true
 	if err := probeDocker(ctx, os.Getenv("DOCKER_HOST"), os.Getenv("DOCKER_TLS_VERIFY") != ""); err != nil {
 		env.DockerWhy = err.Error()
@@ -103,7 +110,6 @@ func describe(ctx context.Context) environment {
 		env.ServerPath = filepath.Join(scripts, "rabbitmq-server")
 		env.EpmdPath = epmd
 	}
-	return env
 }
 
 // findScripts returns a RabbitMQ scripts directory: one holding

@@ -61,6 +61,9 @@ type localNode struct {
 	dir     string
 	name    string // warren-test-<random>@localhost
 	mgmt    bool
+	// cookie is the Erlang cookie; "" means a random one. The nodes of a
+	// cluster share one, so they (and rabbitmqctl) can reach each other.
+	cookie string
 
 	amqpPort, distPort, epmdPort, mgmtPort int
 
@@ -155,6 +158,10 @@ func (n *localNode) attemptBoot(ctx context.Context) error {
 
 func (n *localNode) writeStaticFiles() error {
 	plugins := "[]."
+	cookie := n.cookie
+	if cookie == "" {
+		cookie = randomHex(16)
+	}
 	if n.mgmt {
 		plugins = "[rabbitmq_management]."
 	}
@@ -165,7 +172,7 @@ func (n *localNode) writeStaticFiles() error {
 	}{
 		// The cookie makes this node unreachable for CLI tools that do not
 		// use this directory as $HOME.
-		{".erlang.cookie", randomHex(16), 0o400},
+		{".erlang.cookie", cookie, 0o400},
 		// Our own (empty) env file, so /etc/rabbitmq/rabbitmq-env.conf does
 		// not apply.
 		{"rabbitmq-env.conf", "", 0o600},

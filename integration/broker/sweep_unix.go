@@ -63,6 +63,13 @@ func removeIfStale(dir string) bool {
 	if nodeAlive(filepath.Join(dir, pidFileName)) {
 		return false // still shutting down after its binary died
 	}
+	// A cluster's directory holds one directory per node.
+	nested, _ := filepath.Glob(filepath.Join(dir, "*", pidFileName))
+	for _, pidFile := range nested {
+		if nodeAlive(pidFile) {
+			return false
+		}
+	}
 	return os.RemoveAll(dir) == nil
 }
 

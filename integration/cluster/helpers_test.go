@@ -1,0 +1,242 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenmq/warren/conn"
+	"github.com/warrenmq/warren/integration/broker"
+	"github.com/warrenmq/warren/reconnect"
+)
+
+const (
+	// defaultTestTimeout bounds waits for things that must happen.
+	defaultTestTimeout = 30 * time.Second
+	// faultTimeout bounds one fault-tool call (rabbitmqctl boots an Erlang
+	// VM, and a killed node boots a whole RabbitMQ).
+	faultTimeout = 2 * time.Minute
+	// closeTimeout bounds a supervisor's Close at cleanup.
+	closeTimeout = 10 * time.Second
+)
+
+// recorder keeps every event a supervisor delivered, in order.
+type recorder struct {
+	mu     sync.Mutex
+	events []conn.Event
+	wake   chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{wake: make(chan struct{}, 1)} }
+
+func (r *recorder) handle(e conn.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) snapshot() []conn.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]conn.Event(nil), r.events...)
+}
+
+// count returns how many events have been recorded, an index for waitFor.
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.events)
+}
+
+// waitFor returns the first event at index >= from that matches, and the
+// index after it; it fails the test after timeout.
+func (r *recorder) waitFor(t testing.TB, from int, timeout time.Duration, what string, match func(conn.Event) bool) (conn.Event, int) {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		evs := r.snapshot()
+		for i := from; i < len(evs); i++ {
+			if match(evs[i]) {
+				return evs[i], i + 1
+			}
+		}
+		select {
+		case <-r.wake:
+		case <-timer.C:
+			t.Fatalf("no %s event within %v; events: %s", what, timeout, describe(r.snapshot()[from:]))
+		}
+	}
+}
+
+func kind(k conn.EventKind) func(conn.Event) bool {
+	return func(e conn.Event) bool { return e.Kind == k }
+}
+
+func state(s conn.State) func(conn.Event) bool {
+	return func(e conn.Event) bool { return e.Kind == conn.EventStateChanged && e.State == s }
+}
+
+func describe(evs []conn.Event) string {
+	s := ""
+	for _, e := range evs {
+		s += fmt.Sprintf("\n  %s %s state=%s url=%s err=%v", e.Time.Format("15:04:05.000"), e.Kind, e.State, e.URL, e.Err)
+	}
+	return s
+}
+
+// fastPolicy recovers quickly in tests; ResetAfter is short so that every
+// loss of a healthy connection earns an immediate redial.
+func fastPolicy() reconnect.Policy {
+	return reconnect.Policy{Initial: 50 * time.Millisecond, Max: time.Second, ResetAfter: 200 * time.Millisecond}
+}
+
+func quietLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// errorLogger logs only errors: for tests whose every dial fails on purpose.
+func errorLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// start creates a supervisor with the recorder attached and closes it at
+// cleanup.
+func start(t testing.TB, opts conn.Options) (*conn.Supervisor, *recorder) {
+	t.Helper()
+	rec := newRecorder()
+	opts.OnEvent = rec.handle
+	if opts.Logger == nil {
+		opts.Logger = quietLogger(t)
+	}
+	if opts.ConnectionName == "" {
+		opts.ConnectionName = t.Name()
+	}
+	s, err := conn.New(opts)
+	if err != nil {
+		t.Fatalf("conn.New: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Errorf("Close at cleanup: %v", err)
+		}
+	})
+	return s, rec
+}
+
+func faultCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// nodeOf returns the index of the node an event's URL names; it fails the
+// test if the URL is none of the cluster's.
+func nodeOf(t testing.TB, c *broker.Cluster, e conn.Event) int {
+	t.Helper()
+	i := c.NodeIndex(e.URL)
+	if i < 0 {
+		t.Fatalf("%s event names %q, which is no node of the cluster %v", e.Kind, e.URL, c.URLs())
+	}
+	return i
+}
+
+// failover is one observed move from one node to another.
+type failover struct {
+	from, to int
+	// outage runs from the supervisor's ConnectionLost to its next
+	// Connected: how long it had no connection.
+	outage time.Duration
+	// sinceFault runs from the start of the fault call to Connected: what a
+	// caller sees, including how long the broker took to drop the
+	// connection.
+	sinceFault time.Duration
+}
+
+func (f failover) String() string {
+	return fmt.Sprintf("node %d -> node %d: outage %v (%v after the fault started)",
+		f.from, f.to, f.outage.Round(time.Millisecond), f.sinceFault.Round(time.Millisecond))
+}
+
+// awaitFailover waits, from event index from, for the loss of the
+// connection to node lostNode and the next Connected, checks that the new
+// node is another one, and returns the failover and the index after it.
+func awaitFailover(t testing.TB, c *broker.Cluster, rec *recorder, from, lostNode int, faultAt time.Time) (failover, int) {
+	t.Helper()
+	lost, next := rec.waitFor(t, from, defaultTestTimeout, "ConnectionLost", kind(conn.EventConnectionLost))
+	if got := nodeOf(t, c, lost); got != lostNode {
+		t.Errorf("lost the connection to node %d, want node %d", got, lostNode)
+	}
+	up, next := rec.waitFor(t, next, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+	f := failover{from: lostNode, to: nodeOf(t, c, up), outage: up.Time.Sub(lost.Time), sinceFault: up.Time.Sub(faultAt)}
+	if f.to == lostNode {
+		t.Errorf("reconnected to node %d, the node that was lost", f.to)
+	}
+	return f, next
+}
+
+// runningNodes returns how many nodes node i sees running in its cluster.
+func runningNodes(t testing.TB, c *broker.Cluster, i int) int {
+	t.Helper()
+	out, err := c.Nodes[i].Faults.Eval(faultCtx(t), "length(rabbit_nodes:all_running()).")
+	if err != nil {
+		t.Fatalf("node %d: %v", i, err)
+	}
+	n, err := strconv.Atoi(out)
+	if err != nil {
+		t.Fatalf("node %d: unexpected output %q", i, out)
+	}
+	return n
+}
+
+// startAtCleanup makes sure the nodes are running again when the test
+// ends, so the next test finds a whole cluster.
+func startAtCleanup(t testing.TB, c *broker.Cluster, nodes ...int) {
+	t.Cleanup(func() {
+		startNodes(t, c, nodes...)
+	})
+}
+
+// startNodes starts the nodes in parallel: nodes that all stopped wait for
+// each other's tables on the way back up.
+func startNodes(t testing.TB, c *broker.Cluster, nodes ...int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
+	defer cancel()
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for k, i := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = c.StartNode(ctx, i)
+		}()
+	}
+	wg.Wait()
+	for k, err := range errs {
+		if err != nil {
+			t.Errorf("starting node %d: %v", nodes[k], err)
+		}
+	}
+}
