@@ -66,10 +66,13 @@ func (s *Supervisor) run() {
 // session whose ready hooks all succeeded. Every URL dialed moves to the back
 // of the order, so after a loss the next round starts with a node other than
 // the one just lost, and a node that refused waits until the others have
-// failed too. permanent reports an error that must stop the supervisor;
-// lastURL is the last URL tried.
+// failed too. permanent reports that every URL of the round failed with a
+// permanent error: one node alone refusing (a cluster node shutting down
+// answers 403 for a moment) must not stop a supervisor that has other nodes
+// to try. lastURL is the last URL tried.
 func (s *Supervisor) round(order *urlOrder) (ss *session, lastURL int, permanent bool, lastErr error) {
 	n := len(s.opts.URLs)
+	permanent = !s.opts.RetryPermanent
 	for k := 0; k < n; k++ {
 		i := order.front()
 		order.toBack(i)
@@ -77,7 +80,7 @@ func (s *Supervisor) round(order *urlOrder) (ss *session, lastURL int, permanent
 		if err == nil {
 			return ss, i, false, nil
 		}
-		lastURL = i
+		lastURL, lastErr = i, err
 		if s.ctx.Err() != nil {
 			return nil, i, false, err
 		}
@@ -85,15 +88,14 @@ func (s *Supervisor) round(order *urlOrder) (ss *session, lastURL int, permanent
 		s.setErr(err)
 		class, reason := reconnect.Classify(err)
 		s.log.Warn("warren: dial failed", "url", s.redacted[i], "err", err, "class", class.String(), "reason", reason)
-		if class == reconnect.Permanent && !s.opts.RetryPermanent {
-			return nil, i, true, err
+		if class != reconnect.Permanent {
+			permanent = false
 		}
 		if k < n-1 { // the last failure of a round is reported with the backoff delay
 			s.emit(Event{Kind: EventDialFailed, Err: err, URL: s.redacted[i]})
 		}
-		lastErr = err
 	}
-	return nil, lastURL, false, lastErr
+	return nil, lastURL, permanent, lastErr
 }
 
 // connect dials URL i and runs the ready hooks on the new connection.

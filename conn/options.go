@@ -73,7 +73,9 @@ type Options struct {
 
 	// RetryPermanent makes the supervisor retry errors classified permanent
 	// (bad credentials, unknown vhost, TLS verification failures) instead of
-	// moving to Closed with the error. Defaults to false.
+	// moving to Closed with the error. Without it, the supervisor stops once
+	// every URL of a round failed permanently; one node refusing while others
+	// remain to be tried does not stop it. Defaults to false.
 	RetryPermanent bool
 
 	// TLS is the TLS client configuration for amqps:// URLs. It is cloned for

@@ -352,3 +352,41 @@ func TestStalledEventHandlerIsReported(t *testing.T) {
 }
 
 func blockedInEventHandler(release chan struct{}) { <-release }
+
+// TestOnePermanentURLDoesNotStopTheRound: a node failing permanently (here a
+// TLS verification failure) must not stop a supervisor that has another URL;
+// only a round where every URL failed permanently does.
+func TestOnePermanentURLDoesNotStopTheRound(t *testing.T) {
+	tlsAddr := serveSelfSignedTLS(t)
+	s, err := New(Options{
+		URLs:      []string{"amqps://guest:secretpw@" + tlsAddr + "/", closedPortURL(t)},
+		Reconnect: fastPolicy(),
+		Logger:    discardLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return s.Stats().Dials >= 6 })
+	if st := s.State(); st != Connecting {
+		t.Errorf("state %v after a mixed round, want Connecting (still retrying)", st)
+	}
+	closeNow(t, s)
+
+	both, err := New(Options{
+		URLs:      []string{"amqps://guest:secretpw@" + tlsAddr + "/", "amqps://guest:secretpw@" + tlsAddr + "/"},
+		Reconnect: fastPolicy(),
+		Logger:    discardLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-both.Done():
+	case <-time.After(defaultTestTimeout):
+		t.Fatal("supervisor kept going when every URL failed permanently")
+	}
+	if st := both.Stats(); st.Dials != 2 {
+		t.Errorf("%d dials, want 2 (one round)", st.Dials)
+	}
+	closeNow(t, both)
+}
