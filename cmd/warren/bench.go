@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/integration/broker"
+)
+
+// Bounds on the coordinator's own steps.
+const (
+	benchBrokerFindTimeout  = 3 * time.Minute
+	benchBrokerCloseTimeout = 2 * time.Minute
+	benchAdminTimeout       = 30 * time.Second
+)
+
+// benchConfig is what warren bench measures, from its flags.
+type benchConfig struct {
+	jsonPath  string
+	scenarios []string
+
+	n, size, window, runs int
+	tpContenders          []string
+
+	idleFor  time.Duration
+	idleRuns int
+
+	kills       int
+	killSpacing time.Duration
+
+	detections      int
+	detectHeartbeat time.Duration
+
+	lossN, lossRate int
+	killEvery       time.Duration
+	killFor         time.Duration
+	lossDeadline    time.Duration
+
+	naiveDelay, resetAfter time.Duration
+	debug                  bool
+	command                string
+}
+
+var benchScenarios = []string{scenThroughput, scenIdle, scenOutage, scenDetection, scenLoss}
+
+// parseBenchFlags reads the coordinator's flags; -quick scales every count down.
+func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
+	var c benchConfig
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON lines to this file")
+	scen := fs.String("scenarios", strings.Join(benchScenarios, ","), "scenarios to run, in this order")
+	fs.IntVar(&c.n, "n", 50000, "throughput: messages per run")
+	fs.IntVar(&c.size, "size", 100, "message body bytes")
+	fs.IntVar(&c.window, "window", 256, "publish window (unconfirmed messages) and consumer prefetch")
+	fs.IntVar(&c.runs, "runs", 3, "throughput: runs per contender, interleaved; the median is reported")
+	tp := fs.String("throughput-contenders", "raw,warren", "throughput: contenders (raw, naive, recovery, warren)")
+	fs.DurationVar(&c.idleFor, "idle", 10*time.Second, "idle: window length")
+	fs.IntVar(&c.idleRuns, "idle-runs", 5, "idle: rounds (all contenders at once); the median is reported")
+	fs.IntVar(&c.kills, "kills", 10, "outage: broker-side kills per contender")
+	fs.DurationVar(&c.killSpacing, "kill-spacing", 1500*time.Millisecond, "outage: time from ready to the next kill")
+	fs.IntVar(&c.detections, "detections", 5, "detection: blackholes per contender")
+	fs.DurationVar(&c.detectHeartbeat, "detect-heartbeat", time.Second, "detection: AMQP heartbeat")
+	fs.IntVar(&c.lossN, "loss-n", 5000, "loss: messages per contender")
+	fs.IntVar(&c.lossRate, "loss-rate", 1000, "loss: messages per second")
+	fs.DurationVar(&c.killEvery, "kill-every", 700*time.Millisecond, "loss: interval between kills")
+	fs.DurationVar(&c.killFor, "kill-for", 12*time.Second, "loss: stop killing after this long")
+	fs.DurationVar(&c.lossDeadline, "loss-deadline", 45*time.Second, "loss: bound on each contender's run")
+	fs.DurationVar(&c.naiveDelay, "naive-delay", time.Second, "naive: wait after a failed dial (amqp091-go's example uses 5s)")
+	fs.DurationVar(&c.resetAfter, "reset-after", time.Second, "warren: reconnect.Policy.ResetAfter (default 60s would damp the bench's kills as flaps)")
+	fs.BoolVar(&c.debug, "debug", false, "workers log amqp091-go's messages, copied to stderr")
+	quick := fs.Bool("quick", false, "a smoke run with small counts (about a minute); figures are not meaningful")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() != 0 {
+		return c, fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	if *quick {
+		c.n, c.runs, c.idleFor, c.idleRuns, c.kills, c.detections = 2000, 1, 2*time.Second, 1, 2, 1
+		c.lossN, c.killFor, c.lossDeadline = 1500, 3*time.Second, 30*time.Second
+	}
+	var err error
+	if c.scenarios, err = parseBenchList(*scen, benchScenarios); err != nil {
+		return c, err
+	}
+	if c.tpContenders, err = parseBenchList(*tp, []string{contRaw, contNaive, contRecovery, contWarren}); err != nil {
+		return c, err
+	}
+	if c.n < 1 || c.runs < 1 || c.window < 1 || c.size < benchMinBody || c.kills < 1 || c.idleRuns < 1 || c.detections < 1 || c.lossN < 1 || c.lossRate < 1 {
+		return c, fmt.Errorf("bench: counts must be positive and -size at least %d", benchMinBody)
+	}
+	c.command = "warren bench " + strings.Join(args, " ")
+	return c, nil
+}
+
+func parseBenchList(s string, known []string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !slices.Contains(known, f) {
+			return nil, fmt.Errorf("bench: unknown name %q (want one of %s)", f, strings.Join(known, ", "))
+		}
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("bench: empty list")
+	}
+	return out, nil
+}
+
+// benchMain runs the bench coordinator, or with "worker" first one worker
+// process (the coordinator starts those itself).
+func benchMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "worker" {
+		return workerMain(args[1:], os.Stdin, stdout, stderr)
+	}
+	cfg, err := parseBenchFlags(args, stderr)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, err)
+		}
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := runBench(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	rep.writeMarkdown(stdout)
+	if cfg.jsonPath != "" {
+		if err := writeBenchJSON(cfg.jsonPath, rep); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// writeBenchJSON writes the report as JSON lines to path.
+func writeBenchJSON(path string, rep *benchReport) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if err := rep.writeJSONLines(f); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: writing %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// bench is one coordinator run: one broker, one admin connection, one user
+// per contender, and the samples collected so far.
+type bench struct {
+	cfg     benchConfig
+	exe     string
+	b       *broker.Broker
+	admin   benchAdmin
+	conn    *amqp.Connection // admin connection: queues and verification
+	logw    io.Writer
+	samples []benchSample
+}
+
+// benchContenders are every contender, in table order.
+var benchContenders = []string{contRaw, contNaive, contRecovery, contWarren}
+
+// benchReconnecting are the contenders that survive a lost connection.
+var benchReconnecting = []string{contNaive, contRecovery, contWarren}
+
+// runBench finds or starts one broker, runs the configured scenarios against
+// it, and returns the report. Failed runs are recorded as such, not fatal.
+func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchReport, error) {
+	start := time.Now()
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("bench: cannot find my own executable to run workers: %w", err)
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(logw, format+"\n", args...) }
+	findCtx, cancel := context.WithTimeout(ctx, benchBrokerFindTimeout)
+	b, err := broker.FindWith(findCtx, logf, broker.Options{Management: true})
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), benchBrokerCloseTimeout)
+		defer cancel()
+		if err := b.Close(cctx); err != nil {
+			logf("bench: closing the broker: %v", err)
+		}
+	}()
+	bn := &bench{cfg: cfg, exe: exe, b: b, logw: logw}
+	if bn.admin, err = newBenchAdmin(b); err != nil {
+		return nil, err
+	}
+	defer bn.admin.release()
+	if bn.conn, err = amqp.Dial(b.URL); err != nil {
+		return nil, fmt.Errorf("bench: admin connection: %w", err)
+	}
+	defer bn.conn.Close()
+	env := describeEnv(bn)
+	if err := bn.addUsers(ctx); err != nil {
+		return nil, err
+	}
+	defer bn.deleteUsers()
+	logf("bench: broker %s %s (%s), kills through the %s; scenarios %s",
+		env.RabbitMQ, b.Addr(), b.Source, bn.admin.route(), strings.Join(cfg.scenarios, ", "))
+
+	for _, s := range cfg.scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		begin := time.Now()
+		switch s {
+		case scenThroughput:
+			bn.throughput(ctx)
+		case scenIdle:
+			bn.idle(ctx)
+		case scenOutage:
+			bn.outage(ctx)
+		case scenDetection:
+			bn.detection(ctx)
+		case scenLoss:
+			bn.loss(ctx)
+		}
+		logf("bench: %s done in %.1fs", s, time.Since(begin).Seconds())
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("bench: interrupted: %w", err)
+	}
+	rep := buildReport(env, cfg, bn.samples)
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+func (bn *bench) logf(format string, args ...any) {
+	fmt.Fprintf(bn.logw, format+"\n", args...)
+}
+
+// record keeps a sample and logs it.
+func (bn *bench) record(s benchSample) {
+	bn.samples = append(bn.samples, s)
+	if s.Err != "" {
+		bn.logf("bench: %s %s run %d FAILED: %s", s.Scenario, s.Contender, s.Run, s.Err)
+		return
+	}
+	bn.logf("bench: %s %s run %d: %s", s.Scenario, s.Contender, s.Run, s.describe())
+}
+
+// benchUser is the user contender c connects as, so the bench kills exactly
+// its connections.
+func benchUser(c string) (user, pass string) {
+	return "warren-bench-" + c, "bench-pw-" + c
+}
+
+func (bn *bench) addUsers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*benchAdminTimeout)
+	defer cancel()
+	for _, c := range benchContenders {
+		user, pass := benchUser(c)
+		if err := bn.admin.addUser(ctx, user, pass); err != nil {
+			return fmt.Errorf("bench: add user %s: %w", user, err)
+		}
+	}
+	return nil
+}
+
+func (bn *bench) deleteUsers() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*benchAdminTimeout)
+	defer cancel()
+	for _, c := range benchContenders {
+		user, _ := benchUser(c)
+		if err := bn.admin.deleteUser(ctx, user); err != nil {
+			bn.logf("bench: delete user %s: %v", user, err)
+		}
+	}
+}
+
+// userURL is the broker URL with contender c's credentials.
+func (bn *bench) userURL(c string) string {
+	user, pass := benchUser(c)
+	return bn.b.URLWith(user, pass, "/")
+}
+
+// benchWithHost returns rawURL with addr ("host:port") as its host.
+func benchWithHost(rawURL, addr string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	u.Host = addr
+	return u.String()
+}
+
+// worker returns the worker configuration every scenario starts from.
+func (bn *bench) worker(c, scenario, queue string) workerConfig {
+	return workerConfig{
+		Contender:  c,
+		Scenario:   scenario,
+		URL:        bn.userURL(c),
+		Queue:      queue,
+		ConnName:   "warren-bench-" + c + "-" + scenario,
+		N:          bn.cfg.n,
+		Size:       bn.cfg.size,
+		Window:     bn.cfg.window,
+		Rate:       bn.cfg.lossRate,
+		Heartbeat:  10 * time.Second, // amqp091-go's and warren's default
+		Duration:   bn.cfg.idleFor,
+		Deadline:   5 * time.Minute,
+		NaiveDelay: bn.cfg.naiveDelay,
+		ResetAfter: bn.cfg.resetAfter,
+	}
+}
+
+// start runs one worker process.
+func (bn *bench) start(cfg workerConfig) (*benchChild, error) {
+	var echo io.Writer
+	if bn.cfg.debug {
+		cfg.Debug = true
+		echo = bn.logw
+	}
+	return startBenchChild(bn.exe, cfg, echo)
+}
+
+// freshQueue deletes and declares queue, durable or not, on a channel of
+// its own (a refused declaration closes the channel).
+func (bn *bench) freshQueue(queue string, durable bool) error {
+	ch, err := bn.conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if _, err := ch.QueueDelete(queue, false, false, false); err != nil {
+		return err
+	}
+	_, err = ch.QueueDeclare(queue, durable, false, false, false, nil)
+	return err
+}
+
+func (bn *bench) deleteQueue(queue string) {
+	ch, err := bn.conn.Channel()
+	if err == nil {
+		_, err = ch.QueueDelete(queue, false, false, false)
+		ch.Close()
+	}
+	if err != nil {
+		bn.logf("bench: delete queue %s: %v", queue, err)
+	}
+}
+
+// benchSleep waits d, bounded by ctx.
+func benchSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
