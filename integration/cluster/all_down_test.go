@@ -34,7 +34,7 @@ func TestAllNodesDown(t *testing.T) {
 	// this test about backoff and Close.
 	s, rec := start(t, conn.Options{URLs: c.URLs(), Reconnect: policy, RetryPermanent: true,
 		Logger: errorLogger(t)})
-	rec.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+	rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 
 	all := make([]int, len(c.Nodes))
 	for i := range all {
@@ -42,10 +42,10 @@ func TestAllNodesDown(t *testing.T) {
 	}
 	startAtCleanup(t, c, all...)
 	downAt := time.Now()
-	from := rec.count()
+	from := rec.Count()
 	before := s.Stats()
 	stopNodes(t, c, all...)
-	rec.waitFor(t, from, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
+	rec.WaitFor(t, from, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
 
 	time.Sleep(allDownWindow)
 	after := s.Stats()
@@ -59,7 +59,7 @@ func TestAllNodesDown(t *testing.T) {
 	tried := map[int]bool{}
 	var delays []time.Duration
 	refused := 0
-	for _, e := range rec.snapshot()[from:] {
+	for _, e := range rec.Snapshot()[from:] {
 		if e.Kind != conn.EventDialFailed {
 			continue
 		}
@@ -106,7 +106,7 @@ func TestAllNodesDown(t *testing.T) {
 	startNodes(t, c, all...)
 	t.Logf("whole cluster back in %v", time.Since(restarted).Round(time.Millisecond))
 	_, rec2 := start(t, conn.Options{URLs: c.URLs(), Reconnect: fastPolicy(), ConnectionName: t.Name() + "-after"})
-	rec2.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+	rec2.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 	if n := runningNodes(t, c, 0); n != len(c.Nodes) {
 		t.Errorf("node 0 sees %d running nodes after the restart, want %d", n, len(c.Nodes))
 	}

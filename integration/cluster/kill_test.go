@@ -15,7 +15,7 @@ import (
 func TestFailoverWhenNodeKilled(t *testing.T) {
 	c := broker.SharedCluster(t)
 	s, rec := start(t, conn.Options{URLs: c.URLs(), Reconnect: fastPolicy()})
-	up, next := rec.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+	up, next := rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 	victim := nodeOf(t, c, up)
 	startAtCleanup(t, c, victim)
 
@@ -26,7 +26,7 @@ func TestFailoverWhenNodeKilled(t *testing.T) {
 	f, after := awaitFailover(t, c, rec, next, victim, killed)
 	t.Logf("SIGKILL failover %v", f)
 	// The next dial went to another node: the dead one waits at the back.
-	for _, e := range rec.snapshot()[next:after] {
+	for _, e := range rec.Snapshot()[next:after] {
 		if e.Kind == conn.EventDialFailed && c.NodeIndex(e.URL) == victim {
 			t.Errorf("dialed the killed node %d before failing over: %v", victim, e.Err)
 		}

@@ -69,7 +69,7 @@ func TestQuorumQueueFailoverLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewPublisher: %v", err)
 	}
-	rec.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+	rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 
 	published := make(chan int, quorumMessages) // ids handed to the publisher, in order
 	pubDone := make(chan struct{})
@@ -91,7 +91,7 @@ func TestQuorumQueueFailoverLosesNothing(t *testing.T) {
 		victim := currentNode(t, c, rec)
 		startAtCleanup(t, c, victim)
 		faultAt := time.Now()
-		faultIdx := rec.count()
+		faultIdx := rec.Count()
 		if err := c.StopNode(faultCtx(t), victim); err != nil {
 			t.Fatalf("stopping node %d: %v", victim, err)
 		}
@@ -99,7 +99,7 @@ func TestQuorumQueueFailoverLosesNothing(t *testing.T) {
 		deliveredAtLastFailover = tl.deliveries()
 		// The consumer resumes on the node the supervisor moved to: its
 		// ready hook runs, and reports, before the supervisor is Ready.
-		rec.waitFor(t, faultIdx, defaultTestTimeout, "ConsumerResubscribed", kind(conn.EventConsumerResubscribed))
+		rec.WaitFor(t, faultIdx, defaultTestTimeout, "ConsumerResubscribed", kind(conn.EventConsumerResubscribed))
 		t.Logf("failover %d: %v; %d ids handed to the publisher by then", round, f, firstFaultAfter+len(published))
 		fails = append(fails, f)
 		faultTimes = append(faultTimes, faultAt)
@@ -208,7 +208,7 @@ func publishPaced(ctx context.Context, pub *conn.Publisher, queue string, tl *ta
 // currentNode returns the node of the supervisor's latest Connected event.
 func currentNode(t testing.TB, c *broker.Cluster, rec *recorder) int {
 	t.Helper()
-	evs := rec.snapshot()
+	evs := rec.Snapshot()
 	for i := len(evs) - 1; i >= 0; i-- {
 		if evs[i].Kind == conn.EventConnected {
 			return nodeOf(t, c, evs[i])
@@ -221,7 +221,7 @@ func currentNode(t testing.TB, c *broker.Cluster, rec *recorder) int {
 // losses returns the reasons of every ConnectionLost event.
 func losses(rec *recorder) []string {
 	var out []string
-	for _, e := range rec.snapshot() {
+	for _, e := range rec.Snapshot() {
 		if e.Kind == conn.EventConnectionLost {
 			out = append(out, e.Err.Error())
 		}

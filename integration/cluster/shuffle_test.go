@@ -32,7 +32,7 @@ func TestShuffleURLsSpreadsAFleet(t *testing.T) {
 			for k := 0; k < shuffleFleet; k++ {
 				_, rec := start(t, conn.Options{URLs: c.URLs(), ShuffleURLs: tt.shuffle, Reconnect: fastPolicy(),
 					ConnectionName: fmt.Sprintf("%s-%d", t.Name(), k)})
-				up, _ := rec.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+				up, _ := rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 				nodes[nodeOf(t, c, up)]++
 			}
 			t.Logf("%d supervisors per node: %v", shuffleFleet, nodes)

@@ -67,13 +67,13 @@ func TestQueueDeletedUnderConsumer(t *testing.T) {
 	receive(t, got, "before the deletion")
 
 	adm.deleteQueue(queue)
-	cancelled, from := rec.waitFor(t, 0, defaultTestTimeout, "ConsumerCancelled",
+	cancelled, from := rec.WaitFor(t, 0, defaultTestTimeout, "ConsumerCancelled",
 		consumerEvent(conn.EventConsumerCancelled, "orphan"))
 	if cancelled.Queue != queue || cancelled.Err == nil {
 		t.Errorf("cancel event: queue %q err %v, want queue %q and an error", cancelled.Queue, cancelled.Err, queue)
 	}
 	// While the queue is missing every attempt is refused with 404.
-	refused, _ := rec.waitFor(t, from, defaultTestTimeout, "ConsumerChannelClosed",
+	refused, _ := rec.WaitFor(t, from, defaultTestTimeout, "ConsumerChannelClosed",
 		consumerEvent(conn.EventConsumerChannelClosed, "orphan"))
 	var ae *amqp.Error
 	if !errors.As(refused.Err, &ae) || ae.Code != amqp.NotFound {
@@ -81,7 +81,7 @@ func TestQueueDeletedUnderConsumer(t *testing.T) {
 	}
 
 	adm.queue(queue, nil)
-	rec.waitFor(t, from, defaultTestTimeout, "ConsumerResubscribed", consumerEvent(conn.EventConsumerResubscribed, "orphan"))
+	rec.WaitFor(t, from, defaultTestTimeout, "ConsumerResubscribed", consumerEvent(conn.EventConsumerResubscribed, "orphan"))
 	adm.publish("", queue, "after")
 	if d := receive(t, got, "after the queue came back"); string(d.Body) != "after" {
 		t.Errorf("got %q, want %q", d.Body, "after")
@@ -114,7 +114,7 @@ func TestMissingQueueAtConnect(t *testing.T) {
 	if !laterHookRan.Load() {
 		t.Error("Ready before the later hook ran")
 	}
-	refused, from := rec.waitFor(t, 0, defaultTestTimeout, "ConsumerChannelClosed",
+	refused, from := rec.WaitFor(t, 0, defaultTestTimeout, "ConsumerChannelClosed",
 		consumerEvent(conn.EventConsumerChannelClosed, "early"))
 	if !strings.Contains(refused.Err.Error(), queue) {
 		t.Errorf("refusal %v does not name the queue %q", refused.Err, queue)
@@ -124,7 +124,7 @@ func TestMissingQueueAtConnect(t *testing.T) {
 	}
 
 	adm.queue(queue, nil)
-	rec.waitFor(t, from, defaultTestTimeout, "ConsumerResubscribed", consumerEvent(conn.EventConsumerResubscribed, "early"))
+	rec.WaitFor(t, from, defaultTestTimeout, "ConsumerResubscribed", consumerEvent(conn.EventConsumerResubscribed, "early"))
 	adm.publish("", queue, "hello")
 	receive(t, got, "once the queue exists")
 }
@@ -194,12 +194,12 @@ func TestConsumerTimeout(t *testing.T) {
 	}, conn.ConsumerOptions{Name: "sleeper"})
 	waitReady(t, s)
 
-	stall, from := rec.waitFor(t, 0, defaultTestTimeout, "Stall", consumerEvent(conn.EventStall, "sleeper"))
+	stall, from := rec.WaitFor(t, 0, defaultTestTimeout, "Stall", consumerEvent(conn.EventStall, "sleeper"))
 	if stall.Queue != queue || stall.Stall == nil || !strings.Contains(stall.Stall.Name, "sleeper") ||
 		!strings.Contains(stall.Stall.Name, queue) {
 		t.Errorf("stall event names consumer %q queue %q stall %+v; want both named", stall.Consumer, stall.Queue, stall.Stall)
 	}
-	closed, from := rec.waitFor(t, from, defaultTestTimeout, "ConsumerChannelClosed",
+	closed, from := rec.WaitFor(t, from, defaultTestTimeout, "ConsumerChannelClosed",
 		consumerEvent(conn.EventConsumerChannelClosed, "sleeper"))
 	t.Logf("channel closed after %v: %v", closed.Time.Sub(stall.Time)+time.Second, closed.Err)
 	var ae *amqp.Error
@@ -217,7 +217,7 @@ func TestConsumerTimeout(t *testing.T) {
 	case <-testCtx(t, defaultTestTimeout).Done():
 		t.Error("the handler's ctx was not cancelled when its channel died")
 	}
-	rec.waitFor(t, from, defaultTestTimeout, "ConsumerResubscribed", consumerEvent(conn.EventConsumerResubscribed, "sleeper"))
+	rec.WaitFor(t, from, defaultTestTimeout, "ConsumerResubscribed", consumerEvent(conn.EventConsumerResubscribed, "sleeper"))
 	if d := receive(t, got, "redelivery"); string(d.Body) != "slow" || !d.Redelivered {
 		t.Errorf("got %q redelivered %v, want %q redelivered", d.Body, d.Redelivered, "slow")
 	}
@@ -336,7 +336,7 @@ func TestHandlerPanic(t *testing.T) {
 	waitReady(t, s)
 	adm.publish("", queue, "boom", "next")
 
-	panicked, _ := rec.waitFor(t, 0, defaultTestTimeout, "HandlerPanicked", consumerEvent(conn.EventHandlerPanicked, "fragile"))
+	panicked, _ := rec.WaitFor(t, 0, defaultTestTimeout, "HandlerPanicked", consumerEvent(conn.EventHandlerPanicked, "fragile"))
 	if panicked.Queue != queue || !errors.Is(panicked.Err, conn.ErrHookPanicked) || !strings.Contains(panicked.Err.Error(), "handler bug") {
 		t.Errorf("panic event: queue %q err %v; want the queue and the panic value", panicked.Queue, panicked.Err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/warrenmq/warren/conn"
 	"github.com/warrenmq/warren/integration/broker"
 	"github.com/warrenmq/warren/integration/faultproxy"
+	"github.com/warrenmq/warren/integration/testkit"
 	"github.com/warrenmq/warren/reconnect"
 )
 
@@ -32,73 +32,17 @@ const (
 	killRequestTimeout = 5 * time.Second
 )
 
-// recorder keeps every event a supervisor delivered, in order.
-type recorder struct {
-	mu     sync.Mutex
-	events []conn.Event
-	wake   chan struct{}
-}
+// The event recorder and its matchers are shared by every integration test
+// package (see testkit).
+type recorder = testkit.Recorder
 
-func newRecorder() *recorder { return &recorder{wake: make(chan struct{}, 1)} }
-
-func (r *recorder) handle(e conn.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) snapshot() []conn.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]conn.Event(nil), r.events...)
-}
-
-// waitFor returns the first event at index >= from that matches, and the
-// index after it; it fails the test after timeout.
-func (r *recorder) waitFor(t testing.TB, from int, timeout time.Duration, what string, match func(conn.Event) bool) (conn.Event, int) {
-	t.Helper()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		evs := r.snapshot()
-		for i := from; i < len(evs); i++ {
-			if match(evs[i]) {
-				return evs[i], i + 1
-			}
-		}
-		select {
-		case <-r.wake:
-		case <-timer.C:
-			t.Fatalf("no %s event within %v; events: %s", what, timeout, describe(r.snapshot()[from:]))
-		}
-	}
-}
-
-func kind(k conn.EventKind) func(conn.Event) bool {
-	return func(e conn.Event) bool { return e.Kind == k }
-}
-
-func state(s conn.State) func(conn.Event) bool {
-	return func(e conn.Event) bool { return e.Kind == conn.EventStateChanged && e.State == s }
-}
-
-// consumerEvent matches events of kind k about the named consumer.
-func consumerEvent(k conn.EventKind, consumer string) func(conn.Event) bool {
-	return func(e conn.Event) bool { return e.Kind == k && e.Consumer == consumer }
-}
-
-func describe(evs []conn.Event) string {
-	s := ""
-	for _, e := range evs {
-		s += fmt.Sprintf("\n  %s %s state=%s consumer=%q queue=%q err=%v", e.Time.Format("15:04:05.000"),
-			e.Kind, e.State, e.Consumer, e.Queue, e.Err)
-	}
-	return s
-}
+var (
+	newRecorder   = testkit.NewRecorder
+	kind          = testkit.Kind
+	state         = testkit.InState
+	describe      = testkit.Describe
+	consumerEvent = testkit.ConsumerEvent
+)
 
 var userSeq atomic.Int64
 
@@ -145,7 +89,7 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return le
 func start(t testing.TB, opts conn.Options) (*conn.Supervisor, *recorder) {
 	t.Helper()
 	rec := newRecorder()
-	opts.OnEvent = rec.handle
+	opts.OnEvent = rec.Handle
 	if opts.Logger == nil {
 		opts.Logger = quietLogger(t)
 	}

@@ -70,10 +70,10 @@ func TestServerNamedQueueFollowsReconnects(t *testing.T) {
 		if err := k.kill(testCtx(t, killRequestTimeout)); err != nil {
 			t.Fatalf("kill: %v", err)
 		}
-		_, from = rec.waitFor(t, from, defaultTestTimeout, "ConnectionLost", kind(conn.EventConnectionLost))
+		_, from = rec.WaitFor(t, from, defaultTestTimeout, "ConnectionLost", kind(conn.EventConnectionLost))
 		// Ready comes after every hook ran: the queue, its binding and the
 		// consumer exist on the new connection.
-		_, from = rec.waitFor(t, from, defaultTestTimeout, "Ready", state(conn.Ready))
+		_, from = rec.WaitFor(t, from, defaultTestTimeout, "Ready", state(conn.Ready))
 	}
 	if st := s.Stats(); st.Reconnects != reconnects {
 		t.Errorf("Reconnects = %d, want %d", st.Reconnects, reconnects)
@@ -121,7 +121,7 @@ func TestRedeclareWithDifferentArgumentsIsPermanent(t *testing.T) {
 			if err := k.kill(testCtx(t, killRequestTimeout)); err != nil {
 				t.Fatalf("kill: %v", err)
 			}
-			rec.waitFor(t, 0, defaultTestTimeout, "Closed", state(conn.Closed))
+			rec.WaitFor(t, 0, defaultTestTimeout, "Closed", state(conn.Closed))
 			if d := s.Stats().Dials - dialsBefore; d != 1 {
 				t.Errorf("%d dials after the refusal, want exactly 1 (no retry loop)", d)
 			}

@@ -54,7 +54,7 @@ func TestMemoryAlarmBlocksAndClears(t *testing.T) {
 	waitReady(t, s)
 	clear := memoryAlarm(t, b)
 	publishOnce(t, s)
-	_, i := rec.waitFor(t, 0, defaultTestTimeout, "Blocked", kind(conn.EventBlocked))
+	_, i := rec.WaitFor(t, 0, defaultTestTimeout, "Blocked", kind(conn.EventBlocked))
 	if !s.Blocked() {
 		t.Error("Blocked() = false after the Blocked event")
 	}
@@ -62,7 +62,7 @@ func TestMemoryAlarmBlocksAndClears(t *testing.T) {
 		t.Errorf("state %v while blocked, want Ready (blocked is a flag, not a state)", st)
 	}
 	clear()
-	rec.waitFor(t, i, defaultTestTimeout, "Unblocked", kind(conn.EventUnblocked))
+	rec.WaitFor(t, i, defaultTestTimeout, "Unblocked", kind(conn.EventUnblocked))
 	if s.Blocked() {
 		t.Error("Blocked() = true after the Unblocked event")
 	}
@@ -77,13 +77,13 @@ func TestBlockedTimeoutRedials(t *testing.T) {
 	waitReady(t, s)
 	memoryAlarm(t, b)
 	publishOnce(t, s)
-	blocked, i := rec.waitFor(t, 0, defaultTestTimeout, "Blocked", kind(conn.EventBlocked))
-	timedOut, i := rec.waitFor(t, i, defaultTestTimeout, "BlockedTimeout", kind(conn.EventBlockedTimeout))
+	blocked, i := rec.WaitFor(t, 0, defaultTestTimeout, "Blocked", kind(conn.EventBlocked))
+	timedOut, i := rec.WaitFor(t, i, defaultTestTimeout, "BlockedTimeout", kind(conn.EventBlockedTimeout))
 	if held := timedOut.Time.Sub(blocked.Time); held < 900*time.Millisecond || held > 3*time.Second {
 		t.Errorf("closed after being blocked %v, want about 1s", held)
 	}
-	_, i = rec.waitFor(t, i, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
-	rec.waitFor(t, i, defaultTestTimeout, "Ready", state(conn.Ready))
+	_, i = rec.WaitFor(t, i, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
+	rec.WaitFor(t, i, defaultTestTimeout, "Ready", state(conn.Ready))
 	if s.Blocked() {
 		t.Error("the new connection reports Blocked")
 	}

@@ -30,7 +30,7 @@ func TestPermanentErrorsStopAfterOneDial(t *testing.T) {
 			select {
 			case <-s.Done():
 			case <-time.After(defaultTestTimeout):
-				t.Fatalf("still running after a %s; events: %s", tt.name, describe(rec.snapshot()))
+				t.Fatalf("still running after a %s; events: %s", tt.name, describe(rec.Snapshot()))
 			}
 			err := s.Err()
 			if !reconnect.IsPermanent(err) {

@@ -24,18 +24,18 @@ func TestForcedCloseReconnectsAtOnce(t *testing.T) {
 	})
 	waitReady(t, s)
 	dialsBefore := s.Stats().Dials
-	_, from := rec.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+	_, from := rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 
 	if err := b.Faults.CloseConnection(faultCtx(t), t.Name()); err != nil {
 		t.Fatal(err)
 	}
-	lost, i := rec.waitFor(t, from, defaultTestTimeout, "ConnectionLost", kind(conn.EventConnectionLost))
+	lost, i := rec.WaitFor(t, from, defaultTestTimeout, "ConnectionLost", kind(conn.EventConnectionLost))
 	var ae *amqp.Error
 	if !errors.As(lost.Err, &ae) || ae.Code != amqp.ConnectionForced {
 		t.Errorf("lost with %v, want a 320 CONNECTION_FORCED *amqp.Error", lost.Err)
 	}
-	_, i = rec.waitFor(t, i, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
-	ready, _ := rec.waitFor(t, i, defaultTestTimeout, "Ready", state(conn.Ready))
+	_, i = rec.WaitFor(t, i, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
+	ready, _ := rec.WaitFor(t, i, defaultTestTimeout, "Ready", state(conn.Ready))
 	outage := ready.Time.Sub(lost.Time)
 	t.Logf("outage after a forced close: %v", outage)
 

@@ -43,13 +43,13 @@ func TestBlackholeDetectedWithinLimit(t *testing.T) {
 		Reconnect:   fastPolicy(),
 	})
 	waitReady(t, s)
-	_, from := rec.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+	_, from := rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 	// Let heartbeats flow so the measurement starts from a steady state.
 	time.Sleep(1500 * time.Millisecond)
 
 	p.Blackhole()
 	cut := time.Now()
-	dead, i := rec.waitFor(t, from, 5*time.Second, "DeadPeer", kind(conn.EventDeadPeer))
+	dead, i := rec.WaitFor(t, from, 5*time.Second, "DeadPeer", kind(conn.EventDeadPeer))
 	detect := dead.Time.Sub(cut)
 	var dp *heartbeat.DeadPeerError
 	if !errors.As(dead.Err, &dp) {
@@ -62,11 +62,11 @@ func TestBlackholeDetectedWithinLimit(t *testing.T) {
 	if detect > 1100*time.Millisecond {
 		t.Errorf("detection took %v, want <= 1.1s", detect)
 	}
-	_, i = rec.waitFor(t, i, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
+	_, i = rec.WaitFor(t, i, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
 
 	p.Heal()
 	healed := time.Now()
-	ready, _ := rec.waitFor(t, i, defaultTestTimeout, "Ready", state(conn.Ready))
+	ready, _ := rec.WaitFor(t, i, defaultTestTimeout, "Ready", state(conn.Ready))
 	t.Logf("Ready %v after the heal", ready.Time.Sub(healed))
 }
 
@@ -134,7 +134,7 @@ func TestURLListSkipsRefusingNode(t *testing.T) {
 		},
 	})
 	waitReady(t, s)
-	connected, _ := rec.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+	connected, _ := rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 	if connected.URL != conn.RedactURL(b.URL) {
 		t.Errorf("connected to %q, want %q", connected.URL, conn.RedactURL(b.URL))
 	}

@@ -23,7 +23,7 @@ func TestSoakForcedCloses(t *testing.T) {
 		Reconnect:      fastPolicy(),
 	})
 	waitReady(t, s)
-	_, from := rec.waitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
+	_, from := rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 	runtime.GC()
 	baseline := runtime.NumGoroutine()
 	maxGoroutines := baseline
@@ -33,8 +33,8 @@ func TestSoakForcedCloses(t *testing.T) {
 		if err := b.Faults.CloseUserConnections(faultCtx(t), user); err != nil {
 			t.Fatalf("kill %d: %v", k, err)
 		}
-		lost, i := rec.waitFor(t, from, defaultTestTimeout, "ConnectionLost", kind(conn.EventConnectionLost))
-		ready, i := rec.waitFor(t, i, defaultTestTimeout, "Ready", state(conn.Ready))
+		lost, i := rec.WaitFor(t, from, defaultTestTimeout, "ConnectionLost", kind(conn.EventConnectionLost))
+		ready, i := rec.WaitFor(t, i, defaultTestTimeout, "Ready", state(conn.Ready))
 		from = i
 		outages = append(outages, ready.Time.Sub(lost.Time))
 		if n := runtime.NumGoroutine(); n > maxGoroutines {

@@ -26,7 +26,7 @@ func TestStopAppBacksOffWithoutStorm(t *testing.T) {
 	}
 	stopped := time.Now()
 	t.Cleanup(func() { _ = b.Faults.StartApp(faultCtx(t)) })
-	rec.waitFor(t, 0, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
+	rec.WaitFor(t, 0, defaultTestTimeout, "Reconnecting", state(conn.Reconnecting))
 	// Wait out the rest of 3 s of outage on the test's side.
 	time.Sleep(time.Until(stopped.Add(3 * time.Second)))
 	if err := b.Faults.StartApp(faultCtx(t)); err != nil {
@@ -52,7 +52,7 @@ func TestStopAppBacksOffWithoutStorm(t *testing.T) {
 	}
 	// Delays grow: the DialFailed events must carry non-decreasing nominal steps.
 	var delays []time.Duration
-	for _, e := range rec.snapshot() {
+	for _, e := range rec.Snapshot() {
 		if e.Kind == conn.EventDialFailed && e.Delay > 0 {
 			delays = append(delays, e.Delay)
 		}
