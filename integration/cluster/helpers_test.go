@@ -34,7 +34,6 @@ var (
 	newRecorder = testkit.NewRecorder
 	kind        = testkit.Kind
 	state       = testkit.InState
-	describe    = testkit.Describe
 )
 
 // fastPolicy recovers quickly in tests; ResetAfter is short so that every

@@ -40,7 +40,6 @@ var (
 	newRecorder   = testkit.NewRecorder
 	kind          = testkit.Kind
 	state         = testkit.InState
-	describe      = testkit.Describe
 	consumerEvent = testkit.ConsumerEvent
 )
 
