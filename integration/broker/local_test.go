@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,14 +145,14 @@ func dialNamed(t *testing.T, url, name string) (*amqp.Connection, chan *amqp.Err
 }
 
 // awaitClose waits for a NotifyClose delivery and checks its code.
-func awaitClose(t *testing.T, ch <-chan *amqp.Error, wantCode int) {
+func awaitClose(t *testing.T, ch <-chan *amqp.Error, wantCodes ...int) {
 	t.Helper()
 	timer := time.NewTimer(shortTestTimeout)
 	defer timer.Stop()
 	select {
 	case e := <-ch:
-		if e == nil || e.Code != wantCode {
-			t.Errorf("connection closed with %v, want code %d", e, wantCode)
+		if e == nil || !slices.Contains(wantCodes, e.Code) {
+			t.Errorf("connection closed with %v, want code in %v", e, wantCodes)
 		}
 	case <-timer.C:
 		t.Fatalf("connection not closed within %v", shortTestTimeout)
@@ -218,7 +219,10 @@ func TestStopStartApp(t *testing.T) {
 			t.Errorf("StartApp in cleanup: %v", err)
 		}
 	})
-	awaitClose(t, closed, amqp.ConnectionForced)
+	// stop_app sends 320 and closes the socket; when the client writes in
+	// between (its close-ok), the kernel answers with a reset and amqp091-go
+	// may report that 501 first. Either way the fault closed the connection.
+	awaitClose(t, closed, amqp.ConnectionForced, amqp.FrameError)
 	if c, err := amqp.DialConfig(b.URL, amqp.Config{Dial: amqp.DefaultDial(shortTestTimeout)}); err == nil {
 		c.Close()
 		t.Fatal("dial succeeded while the app was stopped")
