@@ -122,7 +122,8 @@ func TestCloseWhileBlockedIsBounded(t *testing.T) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close returned %v: teardown did not finish inside its context", err)
 	}
-	if took > 600*time.Millisecond {
+	// Slack for timers firing late on a loaded CI machine, as above.
+	if took > 750*time.Millisecond {
 		t.Errorf("Close while blocked took %v, want within its 500ms context", took)
 	}
 	select {

@@ -101,7 +101,9 @@ func TestCloseDuringBlackhole(t *testing.T) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close returned %v: teardown did not finish inside its context", err)
 	}
-	if took > 150*time.Millisecond {
+	// Within its 100ms context; the slack is for timers firing late on a
+	// loaded CI machine (seen up to 130ms), not for the implementation.
+	if took > 250*time.Millisecond {
 		t.Errorf("Close took %v, want within its 100ms context", took)
 	}
 	select {
