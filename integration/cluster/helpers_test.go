@@ -3,7 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"github.com/warrenmq/warren/conn"
 	"github.com/warrenmq/warren/integration/broker"
 	"github.com/warrenmq/warren/integration/testkit"
-	"github.com/warrenmq/warren/reconnect"
 )
 
 const (
@@ -35,31 +33,6 @@ var (
 	kind        = testkit.Kind
 	state       = testkit.InState
 )
-
-// fastPolicy recovers quickly in tests; ResetAfter is short so that every
-// loss of a healthy connection earns an immediate redial.
-func fastPolicy() reconnect.Policy {
-	return reconnect.Policy{Initial: 50 * time.Millisecond, Max: time.Second, ResetAfter: 200 * time.Millisecond}
-}
-
-func quietLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-// errorLogger logs only errors: for tests whose every dial fails on purpose.
-func errorLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // start creates a supervisor with the recorder attached and closes it at
 // cleanup.
@@ -182,3 +155,12 @@ func startNodes(t testing.TB, c *broker.Cluster, nodes ...int) {
 		}
 	}
 }
+
+// Shared test setup (see testkit).
+var (
+	fastPolicy  = testkit.FastPolicy
+	quietLogger = testkit.QuietLogger
+)
+
+// errorLogger logs only errors: for tests whose every dial fails on purpose.
+func errorLogger(t testing.TB) *slog.Logger { return testkit.Logger(t, slog.LevelError) }

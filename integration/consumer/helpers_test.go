@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -43,46 +42,11 @@ var (
 	consumerEvent = testkit.ConsumerEvent
 )
 
-var userSeq atomic.Int64
-
 // testUser creates a user with full permissions on "/" so the test can find
 // and kill exactly its own connections; it is deleted at cleanup.
 func testUser(t testing.TB, b *broker.Broker) (user, pass string) {
-	t.Helper()
-	user = fmt.Sprintf("warren-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), userSeq.Add(1))
-	pass = "pw-" + user
-	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
-	defer cancel()
-	if err := b.Faults.AddUser(ctx, user, pass); err != nil {
-		t.Fatalf("add user: %v", err)
-	}
-	if err := b.Faults.SetPermissions(ctx, "/", user); err != nil {
-		t.Fatalf("set permissions: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
-		defer cancel()
-		_ = b.Faults.DeleteUser(ctx, user)
-	})
-	return user, pass
+	return testkit.TestUser(t, b, faultTimeout)
 }
-
-// fastPolicy recovers quickly in tests; ResetAfter is short so that every
-// forced close on a healthy connection earns an immediate redial.
-func fastPolicy() reconnect.Policy {
-	return reconnect.Policy{Initial: 50 * time.Millisecond, Max: time.Second, ResetAfter: 200 * time.Millisecond}
-}
-
-func quietLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // start creates a supervisor with the recorder attached and closes it at cleanup.
 func start(t testing.TB, opts conn.Options) (*conn.Supervisor, *recorder) {
@@ -305,3 +269,9 @@ func (k *killer) kill(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Shared test setup (see testkit).
+var (
+	fastPolicy  = testkit.FastPolicy
+	quietLogger = testkit.QuietLogger
+)

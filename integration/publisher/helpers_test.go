@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/warrenmq/warren/conn"
 	"github.com/warrenmq/warren/integration/broker"
 	"github.com/warrenmq/warren/integration/faultproxy"
+	"github.com/warrenmq/warren/integration/testkit"
 	"github.com/warrenmq/warren/reconnect"
 )
 
@@ -61,23 +61,6 @@ func testUser(t testing.TB, b *broker.Broker) (user, pass string) {
 	})
 	return user, pass
 }
-
-// fastPolicy recovers quickly; ResetAfter is short so that every kill of a
-// healthy connection earns an immediate redial.
-func fastPolicy() reconnect.Policy {
-	return reconnect.Policy{Initial: 50 * time.Millisecond, Max: time.Second, ResetAfter: 200 * time.Millisecond}
-}
-
-func quietLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // start creates a supervisor, waits until it is Ready, and closes it at
 // cleanup.
@@ -338,3 +321,9 @@ func newProxy(t testing.TB, b *broker.Broker) *faultproxy.Proxy {
 func persistent(id string, body []byte) amqp.Publishing {
 	return amqp.Publishing{MessageId: id, DeliveryMode: amqp.Persistent, Body: body}
 }
+
+// Shared test setup (see testkit).
+var (
+	fastPolicy  = testkit.FastPolicy
+	quietLogger = testkit.QuietLogger
+)
