@@ -32,6 +32,9 @@ type Supervisor struct {
 	dropWarn    dropWarner
 	ctr         counters
 	blocked     atomic.Bool
+	// work counts the goroutines of publishers and consumers; Close waits
+	// for it to drain.
+	work *workGroup
 
 	// ctx lives until Close is called; cancelling it stops the run loop.
 	ctx    context.Context
@@ -75,6 +78,7 @@ func New(opts Options) (*Supervisor, error) {
 		blockedCh:  make(chan struct{}),
 		stateSince: time.Now(),
 		dropWarn:   dropWarner{interval: dropWarnInterval},
+		work:       newWorkGroup(),
 	}
 	for _, u := range opts.URLs {
 		s.redacted = append(s.redacted, RedactURL(u))
