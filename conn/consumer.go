@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -25,6 +26,11 @@ type Handler func(ctx context.Context, d amqp.Delivery) error
 // amqp091-go's own consumer tags, so default names never collide.
 var consumerSeq atomic.Uint64
 
+// handlerOf is the context key under which a handler's ctx carries its
+// Consumer, so that Close called from inside a handler does not wait for
+// that handler.
+type handlerOf struct{}
+
 // Consumer consumes one queue with a Handler and keeps consuming across
 // reconnects and channel failures until Close. Create it with
 // Supervisor.Consume.
@@ -34,41 +40,47 @@ type Consumer struct {
 	h    Handler
 	opts ConsumerOptions
 
-	// ups carries hook Up calls to run, which answers on the request's
-	// reply channel; downs pokes run after a connection loss (capacity 1:
-	// Down must not block); closes carries the one close request.
-	ups    chan upRequest
-	downs  chan struct{}
+	// slots holds one token per running handler call, across every
+	// subscription: the handlers of a dropped subscription that are still
+	// running keep theirs, so a new subscription's handlers wait for them
+	// and never more than Concurrency calls run at once.
+	slots chan struct{}
+	// wake tells run to look at the subscription state again (a new
+	// subscription, a retry to arm, a lost connection); capacity 1.
+	wake chan struct{}
+	// closes carries the one close request.
 	closes chan closeRequest
-
 	// stop is closed when Close starts: workers take no new delivery.
 	stop chan struct{}
 	// handlerCtx is the parent of every subscription's handler context; it
 	// ends when Close's context does, or when Close is done.
 	handlerCtx    context.Context
 	handlerCancel context.CancelFunc
-	workers       sync.WaitGroup // handler goroutines of every subscription
-
-	// workerIDs holds the goroutine ids of the handler goroutines, so that
-	// Close called from a handler does not wait for that handler.
-	workerIDs sync.Map // int64 → struct{}
+	workers       *workGroup // handler goroutines of every subscription
 
 	closeOnce sync.Once
 	closeErr  error         // written by run before done closes
 	done      chan struct{} // run has exited
 
-	mu      sync.Mutex
-	closing bool
-	remove  func() // unregisters the hook; nil until Consume has it
-}
+	// attemptMu serializes subscription attempts (Up on the supervisor's
+	// goroutine, retries on run) and guards sched and announce.
+	attemptMu sync.Mutex
+	sched     *reconnect.Schedule
+	// announce: the next subscription is a comeback, after an earlier
+	// subscription or a reported failure, and gets an event.
+	announce bool
 
-type upRequest struct {
-	conn  *amqp.Connection
-	reply chan error // capacity 1
+	mu         sync.Mutex
+	conn       *amqp.Connection // the connection to consume on; nil after Down
+	sub        *subscription    // the live subscription, or nil
+	retryDelay time.Duration    // a resubscription run must arm; 0 if none
+	closing    bool
+	remove     func() // unregisters the hook; nil until Consume has it
 }
 
 type closeRequest struct {
-	ctx context.Context
+	ctx     context.Context
+	release context.CancelFunc // releases ctx's timer once the shutdown is done
 	// supervisorClosing: the connection is closed right after, which ends
 	// the channel and requeues its unacknowledged messages anyway.
 	supervisorClosing bool
@@ -81,11 +93,13 @@ type closeRequest struct {
 // connection lives (its queue was deleted and the broker cancelled it, a
 // delivery was held past the broker's consumer_timeout, the queue does not
 // exist yet) reports it as an event and resubscribes with backoff on its
-// own; a missing queue never fails the connection. Such events carry the
-// consumer's name and queue, and Attempt and Delay of the next subscription
-// attempt. Consume fails only for invalid arguments (ErrInvalidConsumerOptions),
-// a closing supervisor (ErrClosed), or ctx ending before the first attempt on
-// the current connection finished.
+// own; a missing queue never fails the connection, and a queue that a
+// Topology declared is declared again (EventQueueRedeclared). Such events
+// carry the consumer's name and queue, and Attempt and Delay of the next
+// subscription attempt. Consume fails only for invalid arguments
+// (ErrInvalidConsumerOptions), a closing supervisor (ErrClosed), or ctx
+// ending before the first attempt on the current connection started; a
+// connection that dies under that attempt only defers it to the next one.
 func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts ConsumerOptions) (*Consumer, error) {
 	var errs []error
 	if q == nil {
@@ -107,18 +121,20 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 		return nil, fmt.Errorf("warren: consume: %w", err)
 	}
 	c := &Consumer{
-		s:      s,
-		q:      q,
-		h:      h,
-		opts:   opts,
-		ups:    make(chan upRequest),
-		downs:  make(chan struct{}, 1),
-		closes: make(chan closeRequest, 1),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		s:       s,
+		q:       q,
+		h:       h,
+		opts:    opts,
+		slots:   make(chan struct{}, opts.Concurrency),
+		wake:    make(chan struct{}, 1),
+		closes:  make(chan closeRequest, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		workers: newWorkGroup(),
+		sched:   sched,
 	}
-	c.handlerCtx, c.handlerCancel = context.WithCancel(context.Background())
-	go c.run(sched)
+	c.handlerCtx, c.handlerCancel = context.WithCancel(context.WithValue(context.Background(), handlerOf{}, c))
+	s.work.Go(c.run)
 
 	remove, err := s.AddHook(ctx, Hook{
 		Name:  "consumer " + opts.Name,
@@ -128,8 +144,8 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 		Close: func(ctx context.Context) error { return c.close(ctx, true) },
 	})
 	if err != nil {
-		// Nothing is subscribed (Up failed only on a dead connection), so
-		// this close has nothing to wait for.
+		// Up did not succeed, so nothing is subscribed: this close has
+		// nothing to wait for.
 		cctx, cancel := context.WithTimeout(context.Background(), s.opts.CloseTimeout)
 		defer cancel()
 		_ = c.close(cctx, false)
@@ -157,21 +173,23 @@ func (c *Consumer) Name() string { return c.opts.Name }
 // consumer, with Redelivered set. No goroutine of the consumer outlives
 // Close, except a handler that ignores its ctx.
 //
-// The first call starts the shutdown and its ctx bounds it: when ctx ends,
-// the handlers' ctx is cancelled, the channel is closed anyway, and Close
-// returns an error wrapping ctx's. Every call, concurrent or later, waits for
-// the same result, bounded by its own ctx. Supervisor.Close closes every
+// The first call starts the shutdown and its ctx bounds it (the
+// supervisor's CloseTimeout when ctx has no deadline): when it ends, the
+// handlers' ctx is cancelled, the channel is closed anyway, and Close
+// returns an error wrapping ctx's. Every call, concurrent or later, waits
+// for the same result, bounded by its own ctx. Supervisor.Close closes every
 // consumer the same way before it closes the connection.
 //
-// A handler may call Close: it then starts the shutdown and returns nil at
-// once, and the shutdown completes after the handler returns. (A handler
-// that calls Supervisor.Close waits for itself until that ctx ends: call it
-// on a goroutine of its own.)
+// A handler may call Close with its own ctx (or one derived from it): Close
+// then starts the shutdown, bounded by CloseTimeout, and returns nil at once;
+// the shutdown completes after the handler returns. Called from a handler
+// with an unrelated ctx, Close waits for that handler too, until ctx ends.
 func (c *Consumer) Close(ctx context.Context) error {
 	return c.close(ctx, false)
 }
 
 func (c *Consumer) close(ctx context.Context, supervisorClosing bool) error {
+	fromHandler := !supervisorClosing && ctx.Value(handlerOf{}) == c
 	c.closeOnce.Do(func() {
 		c.mu.Lock()
 		c.closing = true
@@ -181,14 +199,13 @@ func (c *Consumer) close(ctx context.Context, supervisorClosing bool) error {
 			remove()
 		}
 		close(c.stop)
-		c.closes <- closeRequest{ctx: ctx, supervisorClosing: supervisorClosing}
+		bound, cancel := boundedContext(ctx, c.s.opts.CloseTimeout, fromHandler)
+		c.closes <- closeRequest{ctx: bound, release: cancel, supervisorClosing: supervisorClosing}
 	})
-	if !supervisorClosing {
-		if _, ok := c.workerIDs.Load(currentGoroutineID()); ok {
-			// Called by a handler: the shutdown waits for that handler to
-			// return, so waiting here would wait for ourselves.
-			return nil
-		}
+	if fromHandler {
+		// The shutdown waits for this handler to return: waiting here would
+		// wait for ourselves.
+		return nil
 	}
 	select {
 	case <-c.done:
@@ -198,32 +215,56 @@ func (c *Consumer) close(ctx context.Context, supervisorClosing bool) error {
 	}
 }
 
-// up is the hook's Up: it hands the new connection to run and waits for
-// the first subscription attempt on it. Only a dead connection fails it; a
-// refused subscription is retried in the background.
-func (c *Consumer) up(ctx context.Context, conn *amqp.Connection) error {
-	req := upRequest{conn: conn, reply: make(chan error, 1)}
-	select {
-	case c.ups <- req:
-	case <-c.stop:
-		return nil // closing: nothing to restore
-	case <-ctx.Done():
-		return ctx.Err()
+// boundedContext returns the context that bounds a shutdown started with
+// ctx: ctx itself when it has a deadline, else ctx bounded by timeout. fresh
+// drops ctx (a handler's context, which ends with its subscription) and
+// bounds by timeout alone.
+func boundedContext(ctx context.Context, timeout time.Duration, fresh bool) (context.Context, context.CancelFunc) {
+	if fresh {
+		ctx = context.Background()
+	} else if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
 	}
-	select {
-	case err := <-req.reply:
-		return err
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return context.WithTimeout(ctx, timeout)
 }
 
-// down is the hook's Down; it must not block.
+// up is the hook's Up, on the supervisor's goroutine: it makes the first
+// subscription attempt on the new connection. Only a dead connection fails
+// it; a refused subscription is retried in the background.
+func (c *Consumer) up(_ context.Context, conn *amqp.Connection) error {
+	c.attemptMu.Lock()
+	defer c.attemptMu.Unlock()
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return nil // closing: nothing to restore
+	}
+	c.conn = conn
+	c.mu.Unlock()
+	if err := c.attemptLocked(conn); err != nil && conn.IsClosed() {
+		return fmt.Errorf("warren: consumer %s: connection closed while subscribing: %w", c.opts.Name, err)
+	}
+	return nil
+}
+
+// down is the hook's Down: the connection is gone, and with it the
+// subscription's channel. It must not block: it only forgets the
+// subscription, ends its handlers' context and wakes run.
 func (c *Consumer) down(error) {
+	c.mu.Lock()
+	sub := c.sub
+	c.sub, c.conn, c.retryDelay = nil, nil, 0
+	c.mu.Unlock()
+	if sub != nil {
+		sub.cancel()
+	}
+	c.poke()
+}
+
+// poke wakes run without blocking.
+func (c *Consumer) poke() {
 	select {
-	case c.downs <- struct{}{}:
-	default: // a poke is pending already
+	case c.wake <- struct{}{}:
+	default: // a wake-up is pending; run rereads everything
 	}
 }

@@ -1,29 +1,19 @@
 package conn
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-
-	"github.com/warrenmq/warren/reconnect"
 )
 
-// run is the consumer's goroutine: the only owner of its subscription and of
-// its backoff schedule. It never calls back into the Supervisor's blocking
-// methods, so the supervisor's goroutine may wait for it in Up.
-func (c *Consumer) run(sched *reconnect.Schedule) {
+// run is the consumer's goroutine: it watches the live subscription, arms
+// resubscriptions after a channel failure on a live connection, and carries
+// out Close. It never calls back into the Supervisor's blocking methods.
+func (c *Consumer) run() {
 	defer close(c.done)
-	var (
-		conn  *amqp.Connection // the connection to consume on, nil after a loss
-		sub   *subscription    // the live subscription, or nil
-		retry *time.Timer      // armed while a resubscription waits for its backoff
-		// announce: the next subscription is a comeback, after an earlier
-		// subscription or a reported failure, and gets an event.
-		announce bool
-	)
+	var retry *time.Timer // armed while a resubscription waits for its backoff
 	disarm := func() {
 		if retry != nil {
 			retry.Stop()
@@ -31,27 +21,15 @@ func (c *Consumer) run(sched *reconnect.Schedule) {
 		}
 	}
 	defer disarm()
-	// attempt subscribes on conn; after a refusal on a live connection it
-	// reports the failure and arms the retry timer.
-	attempt := func() {
-		s, err := c.subscribe(conn)
-		if err == nil {
-			sched.Connected()
-			if announce {
-				c.s.emit(Event{Kind: EventConsumerResubscribed, Consumer: c.opts.Name, Queue: s.queue})
-			}
-			announce = true
-			sub = s
-			return
-		}
-		if conn.IsClosed() {
-			return // the supervisor reports the loss and Up brings the next connection
-		}
-		retry = c.backoff(sched, err, nil)
-		announce = true
-	}
-
 	for {
+		c.mu.Lock()
+		sub, delay := c.sub, c.retryDelay
+		c.retryDelay = 0
+		c.mu.Unlock()
+		if delay > 0 {
+			disarm()
+			retry = time.NewTimer(delay)
+		}
 		var closed <-chan *amqp.Error
 		var cancelled <-chan string
 		if sub != nil {
@@ -62,73 +40,114 @@ func (c *Consumer) run(sched *reconnect.Schedule) {
 			retryC = retry.C
 		}
 		select {
-		case req := <-c.ups:
-			disarm()
-			if sub != nil && sub.conn != req.conn {
-				c.drop(sub, sched)
-				sub = nil
-			}
-			conn = req.conn
-			if sub == nil {
-				attempt()
-			}
-			var err error
-			if sub == nil && conn.IsClosed() {
-				err = fmt.Errorf("warren: consumer %s: connection closed while subscribing: %w", c.opts.Name, amqp.ErrClosed)
-			}
-			req.reply <- err
-
-		case <-c.downs:
-			if conn != nil && conn.IsClosed() {
-				disarm()
-				conn = nil
-				if sub != nil {
-					c.drop(sub, sched)
-					sub = nil
-				}
-			}
-
+		case <-c.wake:
 		case amqpErr := <-closed:
-			lost := sub
-			sub = nil
-			c.drop(lost, sched)
-			if lost.conn.IsClosed() {
-				continue // connection loss: Up resubscribes on the next one
-			}
 			err := errors.New("channel closed")
 			if amqpErr != nil {
 				err = fmt.Errorf("channel closed by the broker: %w", amqpErr)
 			}
-			retry = c.backoff(sched, err, lost)
-
+			c.lost(sub, err)
 		case <-cancelled:
-			lost := sub
-			sub = nil
-			c.drop(lost, sched)
-			retry = c.backoff(sched, nil, lost)
-
+			c.lost(sub, nil)
 		case <-retryC:
 			retry = nil
-			if conn != nil && !conn.IsClosed() && sub == nil {
-				attempt()
-			}
-
+			c.retry()
 		case req := <-c.closes:
 			disarm()
+			c.mu.Lock()
+			sub := c.sub
+			c.sub = nil
+			c.mu.Unlock()
 			c.closeErr = c.shutdown(sub, req)
+			req.release()
 			return
 		}
 	}
 }
 
-// backoff reports a subscription that failed (err) or was cancelled by the
-// broker (err nil), and arms the timer for the next attempt. lost is the
-// subscription that ended, if any; its stall report goes with the event, as
-// the likely reason a delivery was held past consumer_timeout.
-func (c *Consumer) backoff(sched *reconnect.Schedule, err error, lost *subscription) *time.Timer {
-	delay, serr := sched.Next()
+// lost handles the end of sub while run was watching it: the broker closed
+// its channel (err) or cancelled the consumer (err nil). Unless the
+// connection went with it (then Down and the next Up take over), the
+// failure is reported and a resubscription is armed.
+func (c *Consumer) lost(sub *subscription, err error) {
+	c.attemptMu.Lock()
+	defer c.attemptMu.Unlock()
+	c.mu.Lock()
+	if c.sub == sub {
+		c.sub = nil
+	}
+	c.mu.Unlock()
+	c.drop(sub)
+	c.sched.Lost()
+	if sub.conn.IsClosed() {
+		return
+	}
+	c.armRetryLocked(c.backoffLocked(err, sub))
+}
+
+// retry makes a resubscription attempt on the current connection, if the
+// consumer still has none there.
+func (c *Consumer) retry() {
+	c.attemptMu.Lock()
+	defer c.attemptMu.Unlock()
+	c.mu.Lock()
+	conn, idle := c.conn, c.sub == nil && !c.closing
+	c.mu.Unlock()
+	if conn != nil && idle && !conn.IsClosed() {
+		_ = c.attemptLocked(conn)
+	}
+}
+
+// attemptLocked subscribes on conn. On success the subscription becomes the
+// live one (unless conn was replaced or Close started meanwhile); after a
+// refusal on a live connection the failure is reported and a retry armed.
+// It returns the subscription error. Caller must hold c.attemptMu.
+func (c *Consumer) attemptLocked(conn *amqp.Connection) error {
+	sub, err := c.subscribeOrRedeclare(conn)
+	if err != nil {
+		if !conn.IsClosed() {
+			c.armRetryLocked(c.backoffLocked(err, nil))
+		}
+		return err
+	}
+	c.mu.Lock()
+	if c.closing || c.conn != conn {
+		c.mu.Unlock()
+		c.drop(sub)
+		return nil
+	}
+	c.sub = sub
+	c.mu.Unlock()
+	c.sched.Connected()
+	if c.announce {
+		c.s.emit(Event{Kind: EventConsumerResubscribed, Consumer: c.opts.Name, Queue: sub.queue})
+	}
+	c.announce = true
+	c.poke()
+	return nil
+}
+
+// armRetryLocked asks run to arm a resubscription after delay. Caller must
+// hold c.attemptMu.
+func (c *Consumer) armRetryLocked(delay time.Duration) {
+	c.mu.Lock()
+	if c.conn != nil && !c.closing {
+		c.retryDelay = max(delay, time.Nanosecond)
+	}
+	c.mu.Unlock()
+	c.poke()
+}
+
+// backoffLocked reports a subscription that failed (err) or was cancelled
+// by the broker (err nil), and returns the delay before the next attempt.
+// lost is the subscription that ended, if any; its stall report goes with
+// the event, as the likely reason a delivery was held past
+// consumer_timeout. Caller must hold c.attemptMu.
+func (c *Consumer) backoffLocked(err error, lost *subscription) time.Duration {
+	c.announce = true
+	delay, serr := c.sched.Next()
 	queue := c.q.describe()
-	e := Event{Consumer: c.opts.Name, Queue: queue, Attempt: sched.Attempt(), Delay: delay}
+	e := Event{Consumer: c.opts.Name, Queue: queue, Attempt: c.sched.Attempt(), Delay: delay}
 	if lost != nil {
 		e.Queue = lost.queue
 		e.Stall = lost.stall.Load()
@@ -143,10 +162,10 @@ func (c *Consumer) backoff(sched *reconnect.Schedule, err error, lost *subscript
 	c.s.log.Warn("warren: consumer interrupted", "consumer", c.opts.Name, "queue", e.Queue, "err", e.Err, "retry_in", delay)
 	c.s.emit(e)
 	if serr != nil { // cannot happen: the consumer's policy has no limits
-		c.s.log.Error("warren: consumer stops resubscribing until the next connection", "consumer", c.opts.Name, "err", serr)
-		return nil
+		c.s.log.Error("warren: consumer resubscribes at the cap", "consumer", c.opts.Name, "err", serr)
+		return c.s.opts.Reconnect.Max
 	}
-	return time.NewTimer(delay)
+	return delay
 }
 
 // shutdown is Close's work on the run goroutine.
@@ -160,8 +179,9 @@ func (c *Consumer) shutdown(sub *subscription, req closeRequest) error {
 			errs = append(errs, fmt.Errorf("cancel: %w", err))
 		}
 	}
-	if err := c.waitHandlers(req.ctx); err != nil {
-		errs = append(errs, err)
+	if err := c.workers.Wait(req.ctx); err != nil {
+		c.handlerCancel()
+		errs = append(errs, fmt.Errorf("handlers still running: %w", req.ctx.Err()))
 	}
 	c.handlerCancel()
 	if sub != nil {
@@ -176,22 +196,4 @@ func (c *Consumer) shutdown(sub *subscription, req closeRequest) error {
 		return fmt.Errorf("warren: close consumer %s: %w", c.opts.Name, err)
 	}
 	return nil
-}
-
-// waitHandlers waits until every handler goroutine has exited, bounded by
-// ctx. When ctx ends first it cancels the handlers' context and returns;
-// the helper goroutine then lives exactly as long as the stuck handlers.
-func (c *Consumer) waitHandlers(ctx context.Context) error {
-	idle := make(chan struct{})
-	go func() {
-		c.workers.Wait()
-		close(idle)
-	}()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		c.handlerCancel()
-		return fmt.Errorf("handlers still running: %w", ctx.Err())
-	}
 }

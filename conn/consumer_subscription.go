@@ -9,7 +9,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/heartbeat"
-	"github.com/warrenmq/warren/reconnect"
 )
 
 // subscription is one consumer channel on one connection, with the
@@ -73,22 +72,30 @@ func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err erro
 	}
 	sub.ctx, sub.cancel = context.WithCancel(c.handlerCtx)
 	sub.watchdog = heartbeat.NewWatchdog(func(st heartbeat.Stall) { c.reportStall(sub, st) })
-	c.workers.Add(c.opts.Concurrency)
-	for i := 0; i < c.opts.Concurrency; i++ {
-		go c.work(sub)
-	}
+	c.startWorkers(sub)
 	return sub, nil
+}
+
+// startWorkers starts sub's Concurrency handler goroutines, counted by the
+// consumer (for its Close) and by the supervisor (for its own).
+func (c *Consumer) startWorkers(sub *subscription) {
+	for i := 0; i < c.opts.Concurrency; i++ {
+		c.workers.add() // before the goroutine starts, so that Close's Wait sees it
+		c.s.work.Go(func() {
+			defer c.workers.done()
+			c.work(sub)
+		})
+	}
 }
 
 // drop ends a subscription: its handlers' context is cancelled and its
 // channel closed, which requeues whatever it had not acknowledged. The
 // handler goroutines exit once their current call returns.
-func (c *Consumer) drop(sub *subscription, sched *reconnect.Schedule) {
+func (c *Consumer) drop(sub *subscription) {
 	sub.cancel()
 	if err := closeChannel(context.Background(), sub.ch, c.s.opts.CloseTimeout); err != nil {
 		c.s.log.Warn("warren: consumer channel close failed", "consumer", c.opts.Name, "queue", sub.queue, "err", err)
 	}
-	sched.Lost()
 }
 
 // closeChannel closes ch, bounded by ctx and timeout: channel.close waits

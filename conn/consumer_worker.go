@@ -13,10 +13,6 @@ import (
 // work is one handler goroutine of sub. It exits when Close starts (after
 // its current call) or when sub's deliveries end with its channel.
 func (c *Consumer) work(sub *subscription) {
-	defer c.workers.Done()
-	id := currentGoroutineID()
-	c.workerIDs.Store(id, struct{}{})
-	defer c.workerIDs.Delete(id)
 	lane := sub.watchdog.Lane()
 	for {
 		select {
@@ -31,15 +27,38 @@ func (c *Consumer) work(sub *subscription) {
 				// unacknowledged for the broker to redeliver.
 				return
 			}
+			if !c.acquire() {
+				return
+			}
 			if !c.opts.AutoAck && sub.ctx.Err() != nil {
 				// Its channel is gone: the broker redelivers it, and an ack
 				// could not count. (AutoAck deliveries are never redelivered.)
+				c.release()
 				continue
 			}
 			c.handle(sub.ctx, lane, sub.stallName, sub.queue, d)
+			c.release()
 		}
 	}
 }
+
+// acquire takes a handler slot: it waits while Concurrency handler calls
+// run, counting those of earlier subscriptions still finishing. It reports
+// false when Close started meanwhile; the delivery then stays
+// unacknowledged for the broker to redeliver. A subscription that ends while
+// it waits still gets its slot, so that an AutoAck delivery, which the
+// broker will not send again, is handled.
+func (c *Consumer) acquire() bool {
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	case <-c.stop:
+		return false
+	}
+}
+
+// release returns a handler slot.
+func (c *Consumer) release() { <-c.slots }
 
 func (c *Consumer) stopping() bool {
 	select {

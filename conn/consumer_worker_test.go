@@ -59,10 +59,7 @@ func startFakeSubscription(c *Consumer, queue string) chan amqp.Delivery {
 	sub := &subscription{queue: queue, stallName: "consumer " + c.opts.Name + " on " + queue, deliveries: deliveries}
 	sub.ctx, sub.cancel = context.WithCancel(c.handlerCtx)
 	sub.watchdog = heartbeat.NewWatchdog(func(st heartbeat.Stall) { c.reportStall(sub, st) })
-	c.workers.Add(c.opts.Concurrency)
-	for i := 0; i < c.opts.Concurrency; i++ {
-		go c.work(sub)
-	}
+	c.startWorkers(sub)
 	return deliveries
 }
 
@@ -292,7 +289,11 @@ func TestCloseFromHandlerDoesNotWaitForItself(t *testing.T) {
 	ready := make(chan struct{})
 	c, err := s.Consume(context.Background(), NamedQueue("q"), func(ctx context.Context, d amqp.Delivery) error {
 		<-ready
-		closed <- closeConsumer(t, c, defaultTestTimeout)
+		// The documented rule: a handler closes its consumer with its own
+		// ctx (or one derived from it), which tells Close who calls.
+		derived, cancel := context.WithTimeout(ctx, defaultTestTimeout)
+		defer cancel()
+		closed <- c.Close(derived)
 		return nil
 	}, ConsumerOptions{})
 	if err != nil {

@@ -12,34 +12,26 @@ import (
 	"github.com/warrenmq/warren/heartbeat"
 )
 
-// session is one live connection with the tools that watch it.
-type session struct {
-	url     int // index into opts.URLs
-	conn    *amqp.Connection
-	monitor *heartbeat.Monitor
-	closed  chan *amqp.Error     // NotifyClose; buffered so amqp091-go never waits on it
-	blocked <-chan amqp.Blocking // forwarded by drainBlocked
-	drained chan struct{}        // drainBlocked has exited
-	ran     map[uint64]bool      // hooks that ran Up on this connection
-}
-
 // dial opens one connection to URL i through a heartbeat.Monitor, bounded by
 // DialTimeout and by ctx: cancelling ctx closes the raw socket, so a Close
 // during a hung handshake returns at once.
 func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 	s.ctr.dials.Add(1)
+	// One deadline for TCP connect, TLS and the AMQP handshake together, so
+	// that a dial never takes longer than DialTimeout.
+	deadline := time.Now().Add(s.opts.DialTimeout)
 	var mon atomic.Pointer[heartbeat.Monitor]
 	cfg := amqp.Config{
 		Heartbeat:  s.opts.Heartbeat,
 		Properties: s.clientProperties(),
 		Dial: func(network, addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: s.opts.DialTimeout}
+			d := net.Dialer{Deadline: deadline}
 			raw, err := d.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
 			// Bounds TLS and the AMQP handshake; amqp091-go clears it once open.
-			if err := raw.SetDeadline(time.Now().Add(s.opts.DialTimeout)); err != nil {
+			if err := raw.SetDeadline(deadline); err != nil {
 				raw.Close()
 				return nil, err
 			}
@@ -81,24 +73,26 @@ func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 		monitor: m,
 		closed:  c.NotifyClose(make(chan *amqp.Error, 1)),
 		drained: make(chan struct{}),
+		has:     make(map[*hook]bool),
 	}
 	// amqp091-go delivers connection.blocked from its reader goroutine and
 	// waits up to 5 s for the listener; drain it on a goroutine of its own so
 	// the reader never waits on the supervisor.
 	raw := c.NotifyBlocked(make(chan amqp.Blocking, 1))
 	fwd := make(chan amqp.Blocking, 1)
-	ss.blocked = fwd
-	go s.drainBlocked(raw, fwd, ss.drained)
+	ss.blocks = fwd
+	go s.drainBlocked(ss, raw, fwd)
 	return ss, nil
 }
 
-// drainBlocked updates the Blocked flag as notifications arrive and forwards
-// the latest one to the run loop, keeping only the newest if the loop lags.
-// It exits when amqp091-go closes raw at connection shutdown.
-func (s *Supervisor) drainBlocked(raw <-chan amqp.Blocking, fwd chan amqp.Blocking, done chan struct{}) {
-	defer close(done)
+// drainBlocked records ss's blocked flag as notifications arrive and
+// forwards the latest one to the run loop, keeping only the newest if the
+// loop lags. It exits when amqp091-go closes raw at connection shutdown.
+func (s *Supervisor) drainBlocked(ss *session, raw <-chan amqp.Blocking, fwd chan amqp.Blocking) {
+	defer close(ss.drained)
 	for b := range raw {
-		if s.setBlocked(b.Active) {
+		if ss.blocked.Swap(b.Active) != b.Active {
+			s.blockedChanged()
 			if b.Active {
 				s.ctr.blocked.Add(1)
 				s.log.Warn("warren: broker blocked the connection", "reason", b.Reason)
@@ -129,38 +123,4 @@ func (s *Supervisor) clientProperties() amqp.Table {
 		props.SetClientConnectionName(s.opts.ConnectionName)
 	}
 	return props
-}
-
-// shutdown ends a session's connection within deadline: the AMQP close
-// handshake first, and if that does not finish (a blocked broker does not read
-// the close frame; a partitioned socket never answers) closing the raw socket.
-// It waits for the blocked-notification drain to exit.
-func (ss *session) shutdown(ctx context.Context, deadline time.Time) error {
-	done := make(chan error, 1)
-	go func() { done <- ss.conn.CloseDeadline(deadline) }()
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	var err error
-	select {
-	case err = <-done:
-	case <-timer.C:
-		ss.monitor.Close()
-		err = <-done
-	case <-ctx.Done():
-		ss.monitor.Close()
-		err = <-done
-	}
-	ss.monitor.Close()
-	<-ss.drained
-	if err == amqp.ErrClosed {
-		err = nil // already gone: nothing left to close
-	}
-	return err
-}
-
-// abandon tears a lost session down at once; its connection is already dead.
-func (ss *session) abandon() {
-	ss.monitor.Close()
-	_ = ss.conn.CloseDeadline(time.Now())
-	<-ss.drained
 }

@@ -27,7 +27,6 @@ type dispatcher struct {
 
 	dropped   atomic.Uint64 // all drops since New
 	delivered atomic.Uint64
-	goid      atomic.Int64 // the dispatcher goroutine's id, for re-entrancy checks
 
 	wake chan struct{} // capacity 1: "the ring has something or closed is set"
 	done chan struct{} // closed when the goroutine has exited
@@ -102,7 +101,6 @@ func (d *dispatcher) next() (e Event, ok, closed bool) {
 
 func (d *dispatcher) run() {
 	defer close(d.done)
-	d.goid.Store(currentGoroutineID())
 	for {
 		e, ok, closed := d.next()
 		if ok {
@@ -124,12 +122,6 @@ func (d *dispatcher) close() {
 	d.closed = true
 	d.mu.Unlock()
 	d.signal()
-}
-
-// onDispatcherGoroutine reports whether the caller runs inside the handler.
-func (d *dispatcher) onDispatcherGoroutine() bool {
-	id := d.goid.Load()
-	return id != 0 && id == currentGoroutineID()
 }
 
 // dropWarner logs at most one warning per interval about dropped events.

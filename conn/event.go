@@ -51,6 +51,11 @@ const (
 	// EventPublisherRepublished reports messages republished on a new
 	// connection; Event.Attempt holds how many.
 	EventPublisherRepublished
+	// EventQueueRedeclared reports that a consumer found its queue missing
+	// (deleted while the connection lived) and declared it again, with its
+	// bindings, from the Topology that declares it. Event.Consumer and
+	// Event.Queue name them; Event.Err is the broker's 404.
+	EventQueueRedeclared
 )
 
 // String returns the kind's name, such as "DialFailed".
@@ -86,6 +91,8 @@ func (k EventKind) String() string {
 		return "HandlerPanicked"
 	case EventPublisherRepublished:
 		return "PublisherRepublished"
+	case EventQueueRedeclared:
+		return "QueueRedeclared"
 	}
 	return "EventKind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/reconnect"
 )
 
 // Phase orders ready hooks: on every new connection all topology hooks run
@@ -24,25 +26,38 @@ const (
 	PhasePublishers
 )
 
-// Hook is a resource restored on every new connection. Up runs on the
-// supervisor's goroutine after each connect, before the state becomes Ready;
-// an Up that fails fails the whole connection attempt, which then backs off
-// and is retried, unless its error is permanent (reconnect.Permanent), which
-// stops the supervisor. Up runs under the stall watchdog.
+// Hook is a resource restored on every new connection.
+//
+// The contract, which every path keeps (loss, failed connect, Close, removal):
+//   - Up runs only on the supervisor's goroutine, never concurrently with any
+//     other Up or Down: after each connect, in phase then registration order,
+//     before the state becomes Ready; and for a hook added while Ready, on the
+//     current connection when AddHook posts it to that goroutine.
+//   - Every Up that returned nil is followed by exactly one Down for that
+//     connection, on the supervisor's goroutine, before any later Up: when the
+//     connection is lost, when a later hook's Up fails the connection attempt,
+//     or at Close (with ErrClosed). Removing the hook does not cancel a Down
+//     that is owed.
+//   - Close runs during Supervisor.Close, while the connection is still open,
+//     for every hook still registered, in reverse registration order.
+//
+// An Up that fails during a connect fails the whole connection attempt,
+// which then backs off and is retried, unless its error is permanent
+// (reconnect.Permanent), which stops the supervisor. Up, Down and Close run
+// under the stall watchdog.
 type Hook struct {
 	// Name identifies the hook in events, logs and stall reports.
 	Name string
 	// Phase orders the hook among the others. Defaults to PhaseTopology.
 	Phase Phase
-	// Up restores the resource on a new connection. ctx ends when the
-	// supervisor closes. When a hook is added just as the connection changes,
-	// AddHook's call of Up on the old connection may overlap the run loop's
-	// call on the new one: Up must tolerate that (check the connection it is
-	// given, and serialize its own state). Required.
+	// Up restores the resource on a new connection. It must return when ctx
+	// ends: ctx ends when the supervisor closes, and for the Up that AddHook
+	// runs, also when AddHook's ctx does. Required.
 	Up func(ctx context.Context, c *amqp.Connection) error
-	// Down, if set, is told that the connection Up last ran on is gone, with
-	// the reason (ErrClosed on Close). It must return quickly and not call
-	// back into the Supervisor's blocking methods. Defaults to nil.
+	// Down, if set, is told that the connection its last successful Up ran on
+	// is gone, with the reason (ErrClosed on Close). It runs on the
+	// supervisor's goroutine: it must return quickly and not call back into
+	// the Supervisor's blocking methods. Defaults to nil.
 	Down func(err error)
 	// Close, if set, releases the resource during Supervisor.Close, before the
 	// connection is closed; ctx is Close's context. Defaults to nil.
@@ -52,44 +67,71 @@ type Hook struct {
 // hook is a registered Hook.
 type hook struct {
 	Hook
-	seq uint64
+	// Guarded by Supervisor.mu.
+	registered bool
+	// first receives the outcome of the Up that AddHook waits for; nil when
+	// nobody waits. running: the loop has started that Up, so AddHook can no
+	// longer withdraw it.
+	first    chan error
+	firstCtx context.Context
+	running  bool
 }
 
 // AddHook registers h. If the supervisor is Ready, h.Up runs on the current
-// connection before AddHook returns, and its error is returned (and h is not
-// registered). Otherwise h runs on the next connection. The returned func
-// unregisters h; it does not call Close.
+// connection, on the supervisor's goroutine, before AddHook returns: an error
+// it returns is returned (and h is not registered), unless the connection
+// died under it and the error is not permanent, in which case h stays
+// registered and runs on the next connection. Otherwise h runs on the next
+// connection. ctx bounds the wait; if it ends before Up has started, h is
+// not registered and ctx's error is returned. The returned func unregisters
+// h; it does not call Close, and a Down owed for an Up that ran is still
+// made.
 func (s *Supervisor) AddHook(ctx context.Context, h Hook) (remove func(), err error) {
 	if h.Up == nil {
 		return nil, errors.New("warren: AddHook: Up is required")
 	}
+	hk := &hook{Hook: h, registered: true}
+	remove = func() { s.removeHook(hk) }
 	s.mu.Lock()
 	if s.state == Closing || s.state == Closed {
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	s.hookSeq++
-	hk := &hook{Hook: h, seq: s.hookSeq}
 	s.hooks = append(s.hooks, hk)
-	c, gen := s.conn, s.connGen
-	s.mu.Unlock()
-
-	remove = func() { s.removeHook(hk) }
-	if c == nil {
+	if s.live.Load() == nil {
 		// Not Ready: the loop runs every hook registered before it turns
-		// Ready, this one included (see runHooks).
+		// Ready, this one included (see pendingHooks).
+		s.mu.Unlock()
 		return remove, nil
 	}
-	if err := s.callUser("ready hook "+h.Name, func() error { return h.Up(ctx, c) }); err != nil {
-		s.mu.Lock()
-		stillLive := s.connGen == gen && s.conn == c
+	first := make(chan error, 1)
+	hk.first, hk.firstCtx = first, ctx
+	s.mu.Unlock()
+	select {
+	case s.hookKick <- struct{}{}:
+	default: // a kick is pending; the loop runs every pending hook
+	}
+	select {
+	case err := <-first:
+		return finishAdd(remove, err)
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	if !hk.running && hk.first != nil {
+		hk.first = nil
+		s.removeHookLocked(hk)
 		s.mu.Unlock()
-		if stillLive {
-			remove()
-			return nil, fmt.Errorf("%w: %s: %w", ErrHookFailed, h.Name, err)
-		}
-		// The connection died under Up; the loop runs the hook again on the
-		// next connection, so the resource will be restored.
+		return nil, ctx.Err()
+	}
+	s.mu.Unlock()
+	// Up has started with a context that ends with ctx, or its outcome is
+	// sent already: it comes promptly.
+	return finishAdd(remove, <-first)
+}
+
+func finishAdd(remove func(), err error) (func(), error) {
+	if err != nil {
+		return nil, err
 	}
 	return remove, nil
 }
@@ -97,6 +139,15 @@ func (s *Supervisor) AddHook(ctx context.Context, h Hook) (remove func(), err er
 func (s *Supervisor) removeHook(hk *hook) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.removeHookLocked(hk)
+}
+
+// removeHookLocked unregisters hk. Caller must hold s.mu.
+func (s *Supervisor) removeHookLocked(hk *hook) {
+	if !hk.registered {
+		return
+	}
+	hk.registered = false
 	for i, h := range s.hooks {
 		if h == hk {
 			s.hooks = append(s.hooks[:i], s.hooks[i+1:]...)
@@ -105,59 +156,133 @@ func (s *Supervisor) removeHook(hk *hook) {
 	}
 }
 
-// pendingHooks returns the registered hooks that have not run yet on this
-// connection, in phase then registration order. If none are left it marks
-// the connection live and Ready under the same lock, so that a hook added
-// concurrently either sees the live connection or is picked up here.
-func (s *Supervisor) pendingHooks(ran map[uint64]bool, c *amqp.Connection) []*hook {
+// pendingHooks returns the registered hooks that have not run on ss yet, in
+// phase then registration order, and marks those AddHook waits for as
+// running. If none are left and publish is set, it makes ss the live session
+// under the same lock, so that a hook added concurrently either sees the
+// live session (and posts itself to the loop) or is picked up here.
+func (s *Supervisor) pendingHooks(ss *session, publish bool) []*hook {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var todo []*hook
 	for _, h := range s.hooks {
-		if !ran[h.seq] {
+		if !ss.has[h] {
 			todo = append(todo, h)
+			if h.first != nil {
+				h.running = true
+			}
 		}
 	}
 	if len(todo) == 0 {
-		s.conn = c
-		s.connGen++
+		if publish {
+			s.live.Store(ss)
+		}
 		return nil
 	}
 	sort.SliceStable(todo, func(i, j int) bool { return todo[i].Phase < todo[j].Phase })
 	return todo
 }
 
-// runHooks runs every hook on c until none is left, then publishes c as the
-// live connection. The caller moves to Ready afterwards.
-func (s *Supervisor) runHooks(ctx context.Context, c *amqp.Connection) (ran map[uint64]bool, err error) {
-	ran = make(map[uint64]bool)
+// runHooks runs every pending hook on ss until none is left, then makes ss
+// the live session. The caller moves to Ready afterwards. The first failure
+// stops it; hooks that ran stay in ss.ran, owed a Down.
+func (s *Supervisor) runHooks(ss *session) error {
 	for {
-		todo := s.pendingHooks(ran, c)
+		todo := s.pendingHooks(ss, true)
 		if todo == nil {
-			return ran, nil
+			return nil
 		}
 		for _, h := range todo {
-			if err := s.callUser("ready hook "+h.Name, func() error { return h.Up(ctx, c) }); err != nil {
-				return ran, fmt.Errorf("%w: %s: %w", ErrHookFailed, h.Name, err)
+			if err := s.runUp(ss, h); err != nil {
+				return err
 			}
-			ran[h.seq] = true
 		}
 	}
 }
 
-// hooksDown tells the hooks that ran on the lost connection, in reverse order.
-func (s *Supervisor) hooksDown(ran map[uint64]bool, reason error) {
+// runAdded runs, on the live session ss, the hooks AddHook posted. A hook
+// whose Up fails is unregistered and the error goes to AddHook, unless the
+// connection died under it with a transient error: then it stays registered
+// for the next connection and AddHook returns nil.
+func (s *Supervisor) runAdded(ss *session) {
+	for {
+		todo := s.pendingHooks(ss, false)
+		if todo == nil {
+			return
+		}
+		for _, h := range todo {
+			err := s.runUp(ss, h)
+			if err != nil && (!ss.conn.IsClosed() || reconnect.IsPermanent(err)) {
+				s.removeHook(h)
+			} else {
+				err = nil
+			}
+			s.settleFirst(h, err)
+		}
+	}
+}
+
+// runUp runs h.Up on ss under the watchdog and records its success.
+func (s *Supervisor) runUp(ss *session, h *hook) error {
+	ctx := s.ctx
 	s.mu.Lock()
-	var down []*hook
-	for i := len(s.hooks) - 1; i >= 0; i-- {
-		if h := s.hooks[i]; ran[h.seq] && h.Down != nil {
-			down = append(down, h)
+	firstCtx := h.firstCtx
+	s.mu.Unlock()
+	if firstCtx != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(firstCtx, cancel)()
+	}
+	if err := s.callUser("ready hook "+h.Name, func() error { return h.Up(ctx, ss.conn) }); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrHookFailed, h.Name, err)
+	}
+	ss.didRun(h)
+	s.settleFirst(h, nil)
+	return nil
+}
+
+// settleFirst hands err to the AddHook call waiting for h's first Up, if any.
+func (s *Supervisor) settleFirst(h *hook, err error) {
+	s.mu.Lock()
+	first := h.first
+	h.first, h.firstCtx, h.running = nil, nil, false
+	s.mu.Unlock()
+	if first != nil {
+		first <- err
+	}
+}
+
+// settleWaiters answers every AddHook still waiting: with nil after a lost
+// connection (their hooks run on the next one), or with err at Close (their
+// hooks are unregistered, since nothing will run them).
+func (s *Supervisor) settleWaiters(err error) {
+	s.mu.Lock()
+	var waiting []*hook
+	for _, h := range s.hooks {
+		if h.first != nil {
+			waiting = append(waiting, h)
 		}
 	}
 	s.mu.Unlock()
-	for _, h := range down {
-		_ = s.callUser("hook down "+h.Name, func() error { h.Down(reason); return nil })
+	for _, h := range waiting {
+		if err != nil {
+			s.removeHook(h)
+		}
+		s.settleFirst(h, err)
 	}
+}
+
+// hooksDown makes the Down owed to every hook that ran on ss, in reverse
+// order, registered or not, and empties ss.ran so that none is made twice.
+func (s *Supervisor) hooksDown(ss *session, reason error) {
+	for i := len(ss.ran) - 1; i >= 0; i-- {
+		h := ss.ran[i]
+		if h.Down != nil {
+			_ = s.callUser("hook down "+h.Name, func() error { h.Down(reason); return nil })
+		}
+	}
+	ss.ran = nil
 }
 
 // closeHooks runs every hook's Close in reverse registration order, each even

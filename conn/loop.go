@@ -98,26 +98,27 @@ func (s *Supervisor) round(order *urlOrder) (ss *session, lastURL int, permanent
 	return nil, lastURL, permanent, lastErr
 }
 
-// connect dials URL i and runs the ready hooks on the new connection.
+// connect dials URL i and runs the ready hooks on the new connection. A
+// hook that fails abandons the session after the hooks that ran on it got
+// their Down.
 func (s *Supervisor) connect(i int) (*session, error) {
 	ss, err := s.dial(s.ctx, i)
 	if err != nil {
 		return nil, err
 	}
-	ran, err := s.runHooks(s.ctx, ss.conn)
-	if err != nil {
-		s.ctr.hookFailures.Add(1)
-		s.emit(Event{Kind: EventHookFailed, Err: err, URL: s.redacted[i]})
-		s.hooksDown(ran, err)
-		ss.abandon()
+	if err := s.runHooks(ss); err != nil {
+		if s.ctx.Err() == nil { // a Close cutting the hooks short is no hook failure
+			s.ctr.hookFailures.Add(1)
+			s.emit(Event{Kind: EventHookFailed, Err: err, URL: s.redacted[i]})
+		}
+		s.end(ss, err)
 		return nil, err
 	}
-	ss.ran = ran
 	return ss, nil
 }
 
 // serve watches a ready session until it is lost (returns false) or Close is
-// called (returns true).
+// called (returns true). It also runs the hooks AddHook posts meanwhile.
 func (s *Supervisor) serve(ss *session) (closing bool) {
 	if s.ctr.connections.Add(1) > 1 {
 		s.ctr.reconnects.Add(1)
@@ -139,6 +140,8 @@ func (s *Supervisor) serve(ss *session) (closing bool) {
 		select {
 		case <-s.ctx.Done():
 			return true
+		case <-s.hookKick:
+			s.runAdded(ss)
 		case amqpErr, ok := <-ss.closed:
 			reason = ErrConnectionLost
 			if ok && amqpErr != nil {
@@ -151,7 +154,7 @@ func (s *Supervisor) serve(ss *session) (closing bool) {
 			}
 		case <-ss.monitor.Dead():
 			reason = s.deadPeer(ss, ss.monitor.Err())
-		case b := <-ss.blocked:
+		case b := <-ss.blocks:
 			switch {
 			case b.Active && s.opts.BlockedTimeout > 0 && blockedTimer == nil:
 				blockedTimer = time.NewTimer(s.opts.BlockedTimeout)
@@ -184,20 +187,35 @@ func (s *Supervisor) deadPeer(ss *session, err error) error {
 
 // lose handles the end of a ready session other than by Close.
 func (s *Supervisor) lose(ss *session, reason error) {
-	s.mu.Lock()
-	s.conn = nil
-	s.mu.Unlock()
 	s.ctr.lost.Add(1)
 	err := fmt.Errorf("warren: connection to %s lost: %w", s.redacted[ss.url], reason)
-	s.emit(Event{Kind: EventConnectionLost, Err: err, URL: s.redacted[ss.url]})
+	s.mu.Lock()
+	s.live.Store(nil)
+	s.mu.Unlock()
+	// Reconnecting first, so that the loss event reports the state it left
+	// the supervisor in.
 	s.setState(Reconnecting, err)
-	ss.abandon()
-	s.clearBlocked()
-	s.hooksDown(ss.ran, err)
+	s.emit(Event{Kind: EventConnectionLost, Err: err, URL: s.redacted[ss.url]})
+	// AddHook calls still waiting run their hooks on the next connection.
+	s.settleWaiters(nil)
+	s.end(ss, err)
 }
 
-func (s *Supervisor) clearBlocked() {
-	if s.setBlocked(false) {
+// end drops a session that is no longer live: its connection is closed at
+// once (it is dead, or abandoned after a failed hook), the hooks that ran on
+// it get their Down, and a blocked flag it carried is reported lifted, since
+// the next connection starts unblocked.
+func (s *Supervisor) end(ss *session, reason error) {
+	ss.abandon()
+	s.hooksDown(ss, reason)
+	s.reportUnblocked(ss)
+}
+
+// reportUnblocked reports the end of a block that ended with its session.
+// ss's drain has exited, so its flag no longer changes.
+func (s *Supervisor) reportUnblocked(ss *session) {
+	if ss.blocked.Swap(false) {
+		s.blockedChanged()
 		s.emit(Event{Kind: EventUnblocked})
 	}
 }
@@ -224,6 +242,11 @@ func (s *Supervisor) fail(err error) {
 func (s *Supervisor) finish() {
 	s.setState(Closed, nil)
 	s.cancel()
+	s.mu.Lock()
+	if s.closeCancel != nil {
+		s.closeCancel() // releases the CloseTimeout timer; teardown is over
+	}
+	s.mu.Unlock()
 	close(s.loopDone)
 	s.events.close()
 	<-s.events.done
@@ -247,6 +270,8 @@ func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 		}
 	}
 	var errs []error
+	// AddHook calls still waiting get ErrClosed: nothing will run their hooks.
+	s.settleWaiters(ErrClosed)
 	// Hook resources first, while their channels still work: a publisher
 	// waits here for outstanding confirms.
 	if err := s.closeHooks(ctx); err != nil {
@@ -254,14 +279,19 @@ func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 	}
 	if ss != nil {
 		s.mu.Lock()
-		s.conn = nil
+		s.live.Store(nil)
 		s.mu.Unlock()
 		if err := ss.shutdown(ctx, deadline); err != nil && !isClosedErr(err) {
 			errs = append(errs, fmt.Errorf("warren: close connection to %s: %w", s.redacted[ss.url], err))
 		}
-		s.hooksDown(ss.ran, ErrClosed)
+		s.hooksDown(ss, ErrClosed)
+		s.reportUnblocked(ss)
 	}
-	s.clearBlocked()
+	// Every goroutine lent to a publisher or consumer ends with its channel
+	// or its connection; wait for them rather than trust Down to.
+	if err := s.work.Wait(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -277,27 +277,6 @@ func (p *Publisher) unwrite(pc *publisherChannel, batch []*Confirmation, before 
 	}
 }
 
-// waitUnblocked waits until the broker is not blocking the connection,
-// bounded by ctx.
-func (s *Supervisor) waitUnblocked(ctx context.Context) error {
-	if !s.blocked.Load() {
-		return nil // the hot path: no lock per message
-	}
-	for {
-		s.mu.Lock()
-		blocked, ch := s.blocked.Load(), s.blockedCh
-		s.mu.Unlock()
-		if !blocked {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // pubSortBySeq orders messages by publish order.
 func pubSortBySeq(cs []*Confirmation) {
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].seq < cs[j].seq })

@@ -74,7 +74,7 @@ type counters struct {
 // read the per-state durations consistently; the counters themselves are atomics.
 func (s *Supervisor) Stats() Stats {
 	st := Stats{
-		Blocked:         s.blocked.Load(),
+		Blocked:         s.Blocked(),
 		Dials:           s.ctr.dials.Load(),
 		FailedDials:     s.ctr.failedDials.Load(),
 		Connections:     s.ctr.connections.Load(),

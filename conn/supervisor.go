@@ -26,12 +26,13 @@ type Supervisor struct {
 	redacted []string // opts.URLs, redacted once
 	log      *slog.Logger
 	watchdog *heartbeat.Watchdog
-	// handlerLane watches the event handler; used only on the dispatcher goroutine.
-	handlerLane *heartbeat.Lane
+	// handlerLane watches the event handler. It is bound to the dispatcher
+	// goroutine on its first event; Close uses it to notice a call from
+	// inside the handler.
+	handlerLane atomic.Pointer[heartbeat.Lane]
 	events      *dispatcher
 	dropWarn    dropWarner
 	ctr         counters
-	blocked     atomic.Bool
 	// work counts the goroutines of publishers and consumers; Close waits
 	// for it to drain.
 	work *workGroup
@@ -41,12 +42,14 @@ type Supervisor struct {
 	cancel context.CancelFunc
 
 	closeOnce sync.Once
-	// closeCtx is the first Close call's context; it bounds teardown. Written
-	// once before cancel, read by run after ctx is done.
-	closeCtx context.Context
-	closeErr error         // teardown result, written before loopDone closes
-	loopDone chan struct{} // run has finished teardown
-	done     chan struct{} // run and the dispatcher have exited
+	// closeCtx is the first Close call's context, bounded by CloseTimeout
+	// when it has no deadline; it bounds teardown. Written once before
+	// cancel, read by run after ctx is done.
+	closeCtx    context.Context
+	closeCancel context.CancelFunc // guarded by mu
+	closeErr    error              // teardown result, written before loopDone closes
+	loopDone    chan struct{}      // run has finished teardown
+	done        chan struct{}      // run and the dispatcher have exited
 
 	mu         sync.Mutex
 	state      State
@@ -54,11 +57,13 @@ type Supervisor struct {
 	blockedCh  chan struct{} // closed and replaced on every Blocked change
 	stateSince time.Time
 	timeIn     [numStates]time.Duration
-	err        error            // the last connection error
-	conn       *amqp.Connection // the live connection while Ready, else nil
-	connGen    uint64           // increments with every ready connection
-	hooks      []*hook
-	hookSeq    uint64
+	err        error // the last connection error
+	// live is the session while Ready, else nil. Written under mu (with
+	// state); read without it on hot paths.
+	live  atomic.Pointer[session]
+	hooks []*hook // registered hooks, in registration order
+	// hookKick wakes the run loop to run hooks added while Ready; capacity 1.
+	hookKick chan struct{}
 }
 
 // New validates opts, copies them, and starts supervising: the first dial
@@ -76,6 +81,7 @@ func New(opts Options) (*Supervisor, error) {
 		done:       make(chan struct{}),
 		stateCh:    make(chan struct{}),
 		blockedCh:  make(chan struct{}),
+		hookKick:   make(chan struct{}, 1),
 		stateSince: time.Now(),
 		dropWarn:   dropWarner{interval: dropWarnInterval},
 		work:       newWorkGroup(),
@@ -97,9 +103,14 @@ func (s *Supervisor) State() State {
 	return s.state
 }
 
-// Blocked reports whether the broker is blocking the connection because of a
-// resource alarm. Publishes wait while it is set.
-func (s *Supervisor) Blocked() bool { return s.blocked.Load() }
+// Blocked reports whether the broker is blocking the current connection
+// because of a resource alarm. Publishes wait while it is set. The flag
+// belongs to the connection: it is false while no connection is Ready, and a
+// new connection starts unblocked.
+func (s *Supervisor) Blocked() bool {
+	live := s.live.Load()
+	return live != nil && live.blocked.Load()
+}
 
 // Err returns the last connection error (redacted), or nil. After a permanent
 // failure it is the error that stopped the supervisor.
@@ -158,10 +169,10 @@ func (s *Supervisor) WaitReady(ctx context.Context) error {
 func (s *Supervisor) waitPublishable(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		st, stateCh, blockedCh := s.state, s.stateCh, s.blockedCh
+		st, live, stateCh, blockedCh := s.state, s.live.Load(), s.stateCh, s.blockedCh
 		s.mu.Unlock()
 		switch {
-		case st == Ready && !s.blocked.Load():
+		case st == Ready && live != nil && !live.blocked.Load():
 			return nil
 		case st == Closing || st == Closed:
 			return ErrClosed
@@ -175,17 +186,34 @@ func (s *Supervisor) waitPublishable(ctx context.Context) error {
 	}
 }
 
-// setBlocked records the broker's blocked flag and wakes waitPublishable
-// callers; it reports whether the flag changed.
-func (s *Supervisor) setBlocked(b bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.blocked.Swap(b) == b {
-		return false
+// waitUnblocked waits until the broker is not blocking the current
+// connection, bounded by ctx.
+func (s *Supervisor) waitUnblocked(ctx context.Context) error {
+	if !s.Blocked() {
+		return nil // the hot path: no lock per message
 	}
+	for {
+		s.mu.Lock()
+		live, ch := s.live.Load(), s.blockedCh
+		s.mu.Unlock()
+		if live == nil || !live.blocked.Load() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// blockedChanged wakes waitPublishable and waitUnblocked callers after a
+// session's blocked flag changed.
+func (s *Supervisor) blockedChanged() {
+	s.mu.Lock()
 	close(s.blockedCh)
 	s.blockedCh = make(chan struct{})
-	return true
+	s.mu.Unlock()
 }
 
 // Channel waits until the supervisor is Ready, bounded by ctx, and opens a
@@ -196,13 +224,11 @@ func (s *Supervisor) Channel(ctx context.Context) (*amqp.Channel, error) {
 		if err := s.WaitReady(ctx); err != nil {
 			return nil, err
 		}
-		s.mu.Lock()
-		c := s.conn
-		s.mu.Unlock()
-		if c == nil {
+		live := s.live.Load()
+		if live == nil {
 			continue // lost between the two looks; wait again
 		}
-		ch, err := c.Channel()
+		ch, err := live.conn.Channel()
 		if err != nil {
 			return nil, fmt.Errorf("warren: open channel: %w", err)
 		}
@@ -265,10 +291,12 @@ func (s *Supervisor) warnDropped(total uint64) {
 // dispatcher goroutine calls it, so the Lane (a watchdog bound to that
 // goroutine, cheaper per call) needs no lock.
 func (s *Supervisor) callHandler(h func(Event), e Event) {
-	if s.handlerLane == nil {
-		s.handlerLane = s.watchdog.Lane()
+	lane := s.handlerLane.Load()
+	if lane == nil {
+		lane = s.watchdog.Lane()
+		s.handlerLane.Store(lane)
 	}
-	_ = s.guard("event handler", s.handlerLane.Watch, func() error { h(e); return nil })
+	_ = s.guard("event handler", lane.Watch, func() error { h(e); return nil })
 }
 
 // callUser runs a user callback under the stall watchdog and turns a panic

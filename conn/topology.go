@@ -57,6 +57,9 @@ type Queue struct {
 	// declared is the name the broker confirmed and the connection it was
 	// declared on; server-named queues exist only on that connection.
 	declared atomic.Pointer[declaredQueue]
+	// owner is the last Topology that declares the queue, for a consumer
+	// that finds it deleted to declare it again; nil for NamedQueue.
+	owner atomic.Pointer[Topology]
 }
 
 // declaredQueue is a queue's name as declared on one connection.

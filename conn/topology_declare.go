@@ -30,6 +30,7 @@ func (s *Supervisor) DeclareTopology(ctx context.Context, t Topology) (remove fu
 		return nil, err
 	}
 	t = t.copy()
+	t.adoptQueues()
 	return s.AddHook(ctx, Hook{
 		Name:  "topology",
 		Phase: PhaseTopology,

@@ -216,3 +216,14 @@ func (wt *watch) fire() {
 	wt.mu.Unlock()
 	wt.w.report(s)
 }
+
+// Current reports whether the caller runs on the Lane's goroutine. Code that
+// a watched callback may call back into (a Close called from inside an event
+// handler) uses it to avoid waiting for its own caller to return.
+func (l *Lane) Current() bool {
+	if l == nil || l.goid == 0 {
+		return false
+	}
+	var buf [idBufSize]byte
+	return goroutineID(&buf) == l.goid
+}

@@ -270,3 +270,20 @@ func TestWatchdogConcurrent(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestLaneCurrentOnlyOnItsGoroutine(t *testing.T) {
+	w := NewWatchdog(func(Stall) {})
+	lane := w.Lane()
+	if !lane.Current() {
+		t.Fatal("Current() = false on the Lane's own goroutine")
+	}
+	other := make(chan bool)
+	go func() { other <- lane.Current() }()
+	if <-other {
+		t.Fatal("Current() = true on another goroutine")
+	}
+	var nilLane *Lane
+	if nilLane.Current() {
+		t.Fatal("Current() = true on a nil Lane")
+	}
+}

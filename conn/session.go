@@ -1,0 +1,78 @@
+package conn
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/heartbeat"
+)
+
+// session is everything that belongs to one connection: the amqp091-go
+// connection, the Monitor that watches its socket, its notification channels,
+// the broker's blocked flag for it, and the hooks whose Up ran on it. A
+// session is created by dial and dropped whole when its connection ends, so
+// no per-connection state outlives its connection and nothing needs resetting
+// (grpc-go's addrConn builds a new transport per attempt the same way).
+type session struct {
+	url     int // index into opts.URLs
+	conn    *amqp.Connection
+	monitor *heartbeat.Monitor
+	closed  chan *amqp.Error     // NotifyClose; buffered so amqp091-go never waits on it
+	blocks  <-chan amqp.Blocking // forwarded by drainBlocked, newest only
+	drained chan struct{}        // drainBlocked has exited
+
+	// blocked is the broker's connection.blocked flag for this connection;
+	// written by drainBlocked, read by Supervisor.Blocked while the session
+	// is live.
+	blocked atomic.Bool
+
+	// ran lists the hooks whose Up succeeded on this connection, in the
+	// order they ran; each gets exactly one Down when the session ends.
+	// Only the supervisor's goroutine touches it.
+	ran []*hook
+	// has is ran as a set, for pendingHooks.
+	has map[*hook]bool
+}
+
+// didRun records that h's Up succeeded on this session.
+func (ss *session) didRun(h *hook) {
+	ss.ran = append(ss.ran, h)
+	ss.has[h] = true
+}
+
+// shutdown ends a session's connection within deadline: the AMQP close
+// handshake first, and if that does not finish (a blocked broker does not read
+// the close frame; a partitioned socket never answers) closing the raw socket.
+// It waits for the blocked-notification drain to exit.
+func (ss *session) shutdown(ctx context.Context, deadline time.Time) error {
+	done := make(chan error, 1)
+	go func() { done <- ss.conn.CloseDeadline(deadline) }()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		ss.monitor.Close()
+		err = <-done
+	case <-ctx.Done():
+		ss.monitor.Close()
+		err = <-done
+	}
+	ss.monitor.Close()
+	<-ss.drained
+	if err == amqp.ErrClosed {
+		err = nil // already gone: nothing left to close
+	}
+	return err
+}
+
+// abandon tears a lost session down at once; its connection is already dead.
+func (ss *session) abandon() {
+	ss.monitor.Close()
+	_ = ss.conn.CloseDeadline(time.Now())
+	<-ss.drained
+}
