@@ -203,14 +203,19 @@ func (s *Supervisor) runHooks(ss *session) error {
 // runAdded runs, on the live session ss, the hooks AddHook posted. A hook
 // whose Up fails is unregistered and the error goes to AddHook, unless the
 // connection died under it with a transient error: then it stays registered
-// for the next connection and AddHook returns nil.
+// for the next connection and AddHook returns nil. Once the connection is
+// closed it runs nothing more: the loss comes next, and lose answers the
+// AddHook calls still waiting.
 func (s *Supervisor) runAdded(ss *session) {
-	for {
+	for !ss.conn.IsClosed() {
 		todo := s.pendingHooks(ss, false)
 		if todo == nil {
 			return
 		}
 		for _, h := range todo {
+			if ss.conn.IsClosed() {
+				return
+			}
 			err := s.runUp(ss, h)
 			if err != nil && (!ss.conn.IsClosed() || reconnect.IsPermanent(err)) {
 				s.removeHook(h)
