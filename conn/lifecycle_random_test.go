@@ -81,7 +81,7 @@ func runLifecycle(t *testing.T, seed int64) lifecycleCounts {
 	rng := rand.New(rand.NewSource(seed))
 	fail := func(format string, args ...any) {
 		t.Helper()
-		t.Errorf("seed %d (replay with -run TestLifecycleRandomized -lifecycle.seed=%d): %s", seed, seed,
+		t.Errorf("seed %d (replay: go test -run TestLifecycleRandomized ./conn -args -lifecycle.seed=%d): %s", seed, seed,
 			fmt.Sprintf(format, args...))
 	}
 	goroutines := runtime.NumGoroutine()

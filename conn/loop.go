@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -192,10 +194,10 @@ func (s *Supervisor) lose(ss *session, reason error) {
 	s.mu.Lock()
 	s.live.Store(nil)
 	s.mu.Unlock()
-	// Reconnecting first, so that the loss event reports the state it left
-	// the supervisor in.
+	// The loss is reported before the state change it causes, stamped with
+	// the state it leaves the supervisor in.
+	s.emitIn(Reconnecting, Event{Kind: EventConnectionLost, Err: err, URL: s.redacted[ss.url]})
 	s.setState(Reconnecting, err)
-	s.emit(Event{Kind: EventConnectionLost, Err: err, URL: s.redacted[ss.url]})
 	// AddHook calls still waiting run their hooks on the next connection.
 	s.settleWaiters(nil)
 	s.end(ss, err)
@@ -301,8 +303,11 @@ func closeMargin(left time.Duration) time.Duration {
 	return min(left/10, 50*time.Millisecond)
 }
 
-// isClosedErr reports errors that only say the connection was already gone.
+// isClosedErr reports errors that only say the connection was already gone:
+// closed by amqp091-go after the peer dropped it (a write then fails with
+// net.ErrClosed), reset, or cut by a frame error.
 func isClosedErr(err error) bool {
 	var ae *amqp.Error
-	return errors.Is(err, amqp.ErrClosed) || (errors.As(err, &ae) && ae.Code == amqp.FrameError)
+	return errors.Is(err, amqp.ErrClosed) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || (errors.As(err, &ae) && ae.Code == amqp.FrameError)
 }

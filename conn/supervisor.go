@@ -267,14 +267,23 @@ func (s *Supervisor) setState(to State, err error) {
 	s.emit(Event{Kind: EventStateChanged, State: to, Err: err})
 }
 
-// emit stamps e and hands it to the dispatcher; it never blocks.
+// emit stamps e with the time and the current state and hands it to the
+// dispatcher; it never blocks.
 func (s *Supervisor) emit(e Event) {
+	if e.Kind == EventStateChanged {
+		s.emitIn(e.State, e)
+		return
+	}
+	s.emitIn(s.State(), e)
+}
+
+// emitIn is emit with the state given: the state an event leaves the
+// supervisor in, when the event is reported just before the change.
+func (s *Supervisor) emitIn(st State, e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	if e.Kind != EventStateChanged {
-		e.State = s.State()
-	}
+	e.State = st
 	s.ctr.emitted.Add(1)
 	s.events.emit(e)
 }
