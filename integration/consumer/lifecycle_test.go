@@ -22,13 +22,15 @@ import (
 // the next subscription while the old calls still run). Seeded: the seed,
 // printed on failure, fixes Concurrency, the handlers' pace and the kills.
 func TestConcurrencyHoldsAcrossRecoveries(t *testing.T) {
-	for run := 0; run < 2; run++ {
-		seed := time.Now().UnixNano() + int64(run)
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { concurrencyUnderKills(t, seed) })
+	for concurrency := 1; concurrency <= 2; concurrency++ {
+		seed := time.Now().UnixNano()
+		t.Run(fmt.Sprintf("concurrency=%d/seed=%d", concurrency, seed), func(t *testing.T) {
+			concurrencyUnderKills(t, concurrency, seed)
+		})
 	}
 }
 
-func concurrencyUnderKills(t *testing.T, seed int64) {
+func concurrencyUnderKills(t *testing.T, concurrency int, seed int64) {
 	rng := rand.New(rand.NewSource(seed))
 	b := broker.Shared(t)
 	user, pass := testUser(t, b)
@@ -43,7 +45,6 @@ func concurrencyUnderKills(t *testing.T, seed int64) {
 	}
 	adm.publish("", queue, bodies...)
 
-	concurrency := 1 + rng.Intn(3)
 	pace := make([]time.Duration, messages) // each message's handling time
 	for i := range pace {
 		pace[i] = time.Duration(20+rng.Intn(130)) * time.Millisecond
