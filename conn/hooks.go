@@ -240,7 +240,7 @@ func (s *Supervisor) runUp(ss *session, h *hook) error {
 		defer context.AfterFunc(firstCtx, cancel)()
 	}
 	if err := s.callUser("ready hook "+h.Name, func() error { return h.Up(ctx, ss.conn) }); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrHookFailed, h.Name, err)
+		return chain(fmt.Errorf("%w: %s", ErrHookFailed, h.Name), err)
 	}
 	ss.didRun(h)
 	s.settleFirst(h, nil)

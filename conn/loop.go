@@ -29,10 +29,7 @@ func (s *Supervisor) run() {
 	for {
 		if err != nil {
 			// The policy gave up (MaxAttempts or MaxElapsed): keep the cause.
-			if last := s.Err(); last != nil {
-				err = fmt.Errorf("%w; last error: %w", err, last)
-			}
-			s.fail(fmt.Errorf("warren: %w", err))
+			s.fail(chain(fmt.Errorf("warren: stopped reconnecting: %w", err), s.Err()))
 			return
 		}
 		if reconnect.Wait(s.ctx, delay, nil) != nil {
@@ -87,6 +84,7 @@ func (s *Supervisor) round(order *urlOrder) (ss *session, lastURL int, permanent
 			return nil, i, false, err
 		}
 		s.ctr.failedDials.Add(1)
+		s.streak.Add(1)
 		s.setErr(err)
 		class, reason := reconnect.Classify(err)
 		s.log.Warn("warren: dial failed", "url", s.redacted[i], "err", err, "class", class.String(), "reason", reason)
@@ -125,6 +123,7 @@ func (s *Supervisor) serve(ss *session) (closing bool) {
 	if s.ctr.connections.Add(1) > 1 {
 		s.ctr.reconnects.Add(1)
 	}
+	s.streak.Store(0)
 	s.setState(Ready, nil)
 	s.log.Info("warren: connected", "url", s.redacted[ss.url])
 	s.emit(Event{Kind: EventConnected, URL: s.redacted[ss.url]})

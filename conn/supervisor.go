@@ -33,6 +33,9 @@ type Supervisor struct {
 	events      *dispatcher
 	dropWarn    dropWarner
 	ctr         counters
+	// streak counts the dials that failed in a row since the last Ready
+	// connection, for NotReadyError.
+	streak atomic.Uint64
 	// work counts the goroutines of publishers and consumers; Close waits
 	// for it to drain.
 	work *workGroup
@@ -145,28 +148,42 @@ func (s *Supervisor) WaitForStateChange(ctx context.Context, from State) bool {
 // WaitReady waits until the supervisor is Ready. It returns ctx's error if ctx
 // ends first, and an error wrapping ErrClosed (and the permanent error, if
 // that is what stopped it) once the supervisor is closing or closed.
+//
+// When ctx ends first the error is a *NotReadyError that names the state,
+// the failed attempts and the last connection error, and matches ctx's error.
 func (s *Supervisor) WaitReady(ctx context.Context) error {
+	start := time.Now()
 	for {
 		st := s.State()
 		switch st {
 		case Ready:
 			return nil
 		case Closing, Closed:
-			if err := s.Err(); err != nil && st == Closed {
-				return fmt.Errorf("%w: %w", ErrClosed, err)
-			}
-			return ErrClosed
+			return s.closedErr()
 		}
 		if !s.WaitForStateChange(ctx, st) {
-			return ctx.Err()
+			return s.notReady(start, ctx.Err())
 		}
 	}
+}
+
+// closedErr is the error of an operation on a closing or closed
+// supervisor: ErrClosed, with the permanent error that stopped it, if any.
+func (s *Supervisor) closedErr() error {
+	s.mu.Lock()
+	st, err := s.state, s.err
+	s.mu.Unlock()
+	if st == Closed && err != nil {
+		return chain(ErrClosed, err)
+	}
+	return ErrClosed
 }
 
 // waitPublishable waits until the supervisor is Ready and the broker is not
 // blocking the connection, bounded by ctx. Publishing into a blocked
 // connection would stall in a socket write that ignores ctx.
 func (s *Supervisor) waitPublishable(ctx context.Context) error {
+	start := time.Now()
 	for {
 		s.mu.Lock()
 		st, live, stateCh, blockedCh := s.state, s.live.Load(), s.stateCh, s.blockedCh
@@ -175,13 +192,13 @@ func (s *Supervisor) waitPublishable(ctx context.Context) error {
 		case st == Ready && live != nil && !live.blocked.Load():
 			return nil
 		case st == Closing || st == Closed:
-			return ErrClosed
+			return s.closedErr()
 		}
 		select {
 		case <-stateCh:
 		case <-blockedCh:
 		case <-ctx.Done():
-			return ctx.Err()
+			return s.notReady(start, ctx.Err())
 		}
 	}
 }

@@ -1,0 +1,91 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warrenmq/warren/reconnect"
+)
+
+func TestWaitReadyTimeoutNamesTheCause(t *testing.T) {
+	url := closedPortURL(t)
+	s, err := New(Options{URLs: []string{url}, Reconnect: fastPolicy(), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNow(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = s.WaitReady(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady = %v, want it to match DeadlineExceeded", err)
+	}
+	var nr *NotReadyError
+	if !errors.As(err, &nr) || nr.Cause == nil || nr.Attempt < 1 {
+		t.Fatalf("WaitReady = %#v, want a *NotReadyError with the cause and attempt", err)
+	}
+	// warren: not ready after 300ms (Reconnecting, attempt 3): dial amqp://guest:***@127.0.0.1:1234/: ... connection refused
+	want := regexp.MustCompile(`^warren: not ready after \d+ms \((Connecting|Reconnecting), attempt \d+\): dial amqp://guest:\*\*\*@127\.0\.0\.1:\d+/: .*connection refused$`)
+	if !want.MatchString(err.Error()) {
+		t.Errorf("WaitReady error reads %q, want it to match %v", err, want)
+	}
+	if strings.Contains(err.Error(), "secretpw") {
+		t.Errorf("WaitReady error leaks the password: %q", err)
+	}
+}
+
+func TestPublishableTimeoutNamesTheCause(t *testing.T) {
+	s, err := New(Options{URLs: []string{closedPortURL(t)}, Reconnect: fastPolicy(), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNow(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = s.waitPublishable(ctx)
+	var nr *NotReadyError
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &nr) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("waitPublishable = %v, want a NotReadyError with the dial error", err)
+	}
+}
+
+func TestErrorChainsCarryOnePrefix(t *testing.T) {
+	// A supervisor stopped by a permanent error: WaitReady after it reads
+	// "warren: closed: dial …", not "warren: closed: warren: dial …".
+	s, err := New(Options{URLs: []string{"amqps://guest:secretpw@" + serveSelfSignedTLS(t) + "/"}, Reconnect: fastPolicy(), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(defaultTestTimeout):
+		t.Fatal("a TLS verification failure did not stop the supervisor")
+	}
+	err = s.WaitReady(context.Background())
+	if !errors.Is(err, ErrClosed) || !reconnect.IsPermanent(err) {
+		t.Errorf("WaitReady = %v, want ErrClosed with the permanent cause", err)
+	}
+	if n := strings.Count(err.Error(), "warren: "); n != 1 {
+		t.Errorf("WaitReady error %q has %d \"warren: \" prefixes, want 1", err, n)
+	}
+
+	p := fastPolicy()
+	p.MaxAttempts = 1
+	s2, err := New(Options{URLs: []string{closedPortURL(t)}, Reconnect: p, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-s2.Done()
+	if err := s2.Err(); strings.Count(err.Error(), "warren: ") != 1 || !errors.Is(err, reconnect.ErrGaveUp) {
+		t.Errorf("Err() after giving up = %q, want one prefix and ErrGaveUp", err)
+	}
+
+	hookErr := chain(errors.New("warren: ready hook failed: topology"), errors.New("warren: declare exchange \"x\": refused"))
+	if got, want := hookErr.Error(), `warren: ready hook failed: topology: declare exchange "x": refused`; got != want {
+		t.Errorf("chain = %q, want %q", got, want)
+	}
+}
