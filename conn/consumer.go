@@ -15,7 +15,10 @@ import (
 
 // Handler handles one delivery. Returning nil acknowledges it; an error
 // nacks it as ConsumerOptions.OnError says; a panic is recovered, counted,
-// reported as an EventHandlerPanicked and nacked the same way. ctx is
+// reported as an EventHandlerPanicked and nacked the same way. A handler
+// need not settle d itself; if it does (d.Ack, d.Nack, d.Reject), its
+// settlement wins, applies to d alone (multiple is ignored), and warren does
+// not settle d again; a second settlement returns ErrDeliverySettled. ctx is
 // cancelled once the delivery can no longer be acknowledged (its channel or
 // connection is gone, and the broker will redeliver it) and when the context
 // of Consumer.Close ends. The handler runs under the stall watchdog as
@@ -104,6 +107,9 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 	var errs []error
 	if q == nil {
 		errs = append(errs, fmt.Errorf("%w: queue is nil", ErrInvalidConsumerOptions))
+	} else if q.emptyReference() {
+		errs = append(errs, fmt.Errorf("%w: queue is NamedQueue(\"\"): a queue declared elsewhere needs its name "+
+			"(a server-named queue is a *Queue declared by a Topology)", ErrInvalidConsumerOptions))
 	}
 	if h == nil {
 		errs = append(errs, fmt.Errorf("%w: handler is nil", ErrInvalidConsumerOptions))

@@ -43,6 +43,7 @@ func TestConsumeRejectsInvalidArguments(t *testing.T) {
 		{"nil queue", nil, okHandler, ConsumerOptions{}},
 		{"nil handler", NamedQueue("q"), nil, ConsumerOptions{}},
 		{"negative prefetch", NamedQueue("q"), okHandler, ConsumerOptions{Prefetch: -1}},
+		{"NamedQueue with no name", NamedQueue(""), okHandler, ConsumerOptions{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

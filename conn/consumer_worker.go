@@ -69,23 +69,26 @@ func (c *Consumer) stopping() bool {
 	}
 }
 
-// handle runs the handler on d and settles d by the outcome. A failed ack
-// means the channel is gone; the broker then redelivers d, so there is
-// nothing to do about it here.
+// handle runs the handler on d and settles d by the outcome, unless the
+// handler settled it itself (see settleOnce). A failed ack means the channel
+// is gone; the broker then redelivers d, so there is nothing to do about it
+// here.
 func (c *Consumer) handle(ctx context.Context, lane *heartbeat.Lane, stallName, queue string, d amqp.Delivery) {
 	c.s.ctr.delivered.Add(1)
+	once := &settleOnce{inner: d.Acknowledger, autoAck: c.opts.AutoAck}
+	d.Acknowledger = once
 	panicked, err := c.call(ctx, lane, stallName, queue, d)
 	if err != nil && !panicked {
 		c.s.ctr.handlerErrors.Add(1)
 	}
-	if c.opts.AutoAck {
+	if c.opts.AutoAck || !once.claim() {
 		return
 	}
 	if err == nil {
-		_ = d.Ack(false)
+		_ = once.inner.Ack(d.DeliveryTag, false)
 		return
 	}
-	_ = d.Nack(false, c.opts.OnError.requeue(d.Redelivered))
+	_ = once.inner.Nack(d.DeliveryTag, false, c.opts.OnError.requeue(d.Redelivered))
 }
 
 // call runs the handler under the stall watchdog and turns a panic into an

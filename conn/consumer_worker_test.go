@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -318,5 +319,71 @@ func TestCloseFromHandlerDoesNotWaitForItself(t *testing.T) {
 	case <-c.done:
 	case <-time.After(defaultTestTimeout):
 		t.Fatal("the shutdown did not finish after the handler returned")
+	}
+}
+
+// TestHandlerThatSettlesItselfIsNotSettledTwice: a handler calling d.Ack,
+// d.Nack or d.Reject settles the delivery once, for that delivery alone, and
+// warren does not settle it again (the broker would close the channel with
+// 406 for the second settlement).
+func TestHandlerThatSettlesItselfIsNotSettledTwice(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    ConsumerOptions
+		handler Handler
+		want    *settlement
+		second  bool // the handler's second settlement must return ErrDeliverySettled
+	}{
+		{"Ack multiple, then nil", ConsumerOptions{}, func(_ context.Context, d amqp.Delivery) error {
+			return d.Ack(true)
+		}, &settlement{ack: true}, false},
+		{"Nack then error", ConsumerOptions{}, func(_ context.Context, d amqp.Delivery) error {
+			_ = d.Nack(true, false)
+			return errors.New("failed")
+		}, &settlement{}, false},
+		{"Reject requeue then nil", ConsumerOptions{}, func(_ context.Context, d amqp.Delivery) error {
+			_ = d.Reject(true)
+			return nil
+		}, &settlement{requeue: true}, false},
+		{"Ack twice", ConsumerOptions{}, func(_ context.Context, d amqp.Delivery) error {
+			_ = d.Ack(false)
+			if err := d.Ack(false); !errors.Is(err, ErrDeliverySettled) {
+				return fmt.Errorf("second Ack = %v, want ErrDeliverySettled", err)
+			}
+			return nil
+		}, &settlement{ack: true}, true},
+		{"Ack under AutoAck", ConsumerOptions{AutoAck: true}, func(_ context.Context, d amqp.Delivery) error {
+			return d.Ack(false)
+		}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newUnreadySupervisor(t, nil)
+			tt.opts.Name = "self-settling"
+			c, err := s.Consume(context.Background(), NamedQueue("q"), tt.handler, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acker := newFakeAcker()
+			deliveries := startFakeSubscription(c, "q")
+			deliveries <- amqp.Delivery{Acknowledger: acker, DeliveryTag: 7}
+			if tt.want != nil {
+				got, ok := acker.next(defaultTestTimeout)
+				want := *tt.want
+				want.tag = 7
+				if !ok || got != want {
+					t.Errorf("settled %+v (%v), want %+v", got, ok, want)
+				}
+			}
+			if extra, ok := acker.next(shortTestTimeout); ok {
+				t.Errorf("delivery settled a second time: %+v", extra)
+			}
+			if st := s.Stats(); st.HandlerErrors > 1 || (tt.second && st.HandlerErrors != 0) {
+				t.Errorf("handler errors %d", st.HandlerErrors)
+			}
+			if err := closeConsumer(t, c, defaultTestTimeout); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

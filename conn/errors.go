@@ -37,6 +37,11 @@ var (
 	// ErrInvalidConsumerOptions wraps every problem Consume finds in its
 	// handler or ConsumerOptions.
 	ErrInvalidConsumerOptions = errors.New("warren: invalid consumer options")
+	// ErrDeliverySettled is returned by a delivery's Ack, Nack or Reject
+	// inside a consumer handler once the delivery is settled already: by an
+	// earlier call of the handler's, or by warren after the handler returned.
+	ErrDeliverySettled = errors.New("warren: delivery already settled")
+
 	// ErrQueueNotDeclared is the error of a consumer on a server-named queue
 	// that no topology has declared on the current connection yet.
 	ErrQueueNotDeclared = errors.New("warren: server-named queue not declared on this connection")

@@ -60,6 +60,9 @@ type Queue struct {
 	// owner is the last Topology that declares the queue, for a consumer
 	// that finds it deleted to declare it again; nil for NamedQueue.
 	owner atomic.Pointer[Topology]
+	// reference marks a NamedQueue: a name, never a request for a
+	// server-named queue.
+	reference bool
 }
 
 // declaredQueue is a queue's name as declared on one connection.
@@ -71,9 +74,15 @@ type declaredQueue struct {
 // NamedQueue returns a reference to the queue called name, for Consume or a
 // Binding, when the queue is declared elsewhere (by another service, or by a
 // Topology of its own). It is not declared by Consume.
+// An empty name is refused where the reference is used (Consume, a
+// Binding): it can only be a mistake, since a server-named queue has no name
+// until a Topology declares it.
 func NamedQueue(name string) *Queue {
-	return &Queue{Name: name}
+	return &Queue{Name: name, reference: true}
 }
+
+// emptyReference reports a NamedQueue("").
+func (q *Queue) emptyReference() bool { return q.reference && q.Name == "" }
 
 // CurrentName returns the queue's name on the current connection: Name, or
 // for a server-named queue the name the broker chose on the connection it
@@ -182,11 +191,15 @@ func (t Topology) validate() error {
 	for i, q := range t.Queues {
 		if q == nil {
 			bad("Queues[%d] is nil", i)
+		} else if q.emptyReference() {
+			bad("Queues[%d] is NamedQueue(\"\"): for a server-named queue use &Queue{}", i)
 		}
 	}
 	for i, b := range t.Bindings {
 		if b.Queue == nil {
 			bad("Bindings[%d]: Queue is required", i)
+		} else if b.Queue.emptyReference() {
+			bad("Bindings[%d]: Queue is NamedQueue(\"\"): a queue declared elsewhere needs its name", i)
 		}
 		if b.Exchange == "" {
 			bad("Bindings[%d]: Exchange is required (the default exchange takes no bindings)", i)

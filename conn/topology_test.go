@@ -2,6 +2,7 @@ package conn
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -108,5 +109,21 @@ func TestQueueNames(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTopologyRejectsEmptyNamedQueues(t *testing.T) {
+	for name, top := range map[string]Topology{
+		"binding": {Bindings: []Binding{{Queue: NamedQueue(""), Exchange: "x"}}},
+		"queue":   {Queues: []*Queue{NamedQueue("")}},
+	} {
+		if err := top.validate(); !errors.Is(err, ErrInvalidTopology) || !strings.Contains(err.Error(), `NamedQueue("")`) {
+			t.Errorf("%s: validate = %v, want ErrInvalidTopology naming NamedQueue(\"\")", name, err)
+		}
+	}
+	// A server-named queue is a *Queue with no name, not a NamedQueue.
+	q := &Queue{}
+	if err := (Topology{Queues: []*Queue{q}, Bindings: []Binding{{Queue: q, Exchange: "x"}}}).validate(); err != nil {
+		t.Errorf("server-named queue and its binding: %v", err)
 	}
 }
