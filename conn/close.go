@@ -1,6 +1,10 @@
 package conn
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+)
 
 // Close stops the supervisor: it moves to Closing, stops the reconnect loop
 // for good (no connection is opened after Close returns), closes every hook's
@@ -14,25 +18,32 @@ import "context"
 // When the bound ends, a close handshake still waiting on the broker (a
 // blocked connection, a partition) is cut short by closing the socket, and
 // messages still unconfirmed fail with ErrUnconfirmed. Every call, concurrent
-// or later, waits for the same result, bounded by its own ctx, and returns
-// ctx's error if that ends first. Close may be called from the OnEvent
-// handler: it then waits for the connection teardown but not for the
-// handler's own return.
+// or later, waits for the same result, bounded by its own ctx (by
+// CloseTimeout when it has no deadline), and returns ctx's error if that ends
+// first.
+//
+// Close may be called from warren's own callbacks. From the OnEvent handler
+// it waits for the teardown but not for the handler's own return. From a
+// hook (Up, Down, Close) or from a consumer handler given its own ctx, it
+// starts the shutdown and returns nil at once: the shutdown waits for that
+// callback, which must return for it to finish.
 func (s *Supervisor) Close(ctx context.Context) error {
+	// From a callback the shutdown waits for, ctx is the callback's own
+	// (cancelled as the shutdown goes on): CloseTimeout alone bounds it.
+	inside := s.loopLane.Load().Current() || s.calledFromHandler(ctx)
 	s.closeOnce.Do(func() {
-		bound := ctx
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			bound, cancel = context.WithTimeout(ctx, s.opts.CloseTimeout)
-			s.mu.Lock()
-			s.closeCancel = cancel
-			s.mu.Unlock()
-		}
+		bound, cancel := boundedContext(ctx, s.opts.CloseTimeout, inside)
+		s.mu.Lock()
+		s.closeCancel = cancel
+		s.mu.Unlock()
 		// closeCtx must be set before cancel: run reads it after ctx is done.
 		s.closeCtx = bound
 		s.setState(Closing, nil)
 		s.cancel()
 	})
+	if inside {
+		return nil
+	}
 	wait := s.done
 	if s.handlerLane.Load().Current() {
 		// Called from the event handler: the dispatcher cannot exit until
@@ -41,10 +52,36 @@ func (s *Supervisor) Close(ctx context.Context) error {
 		// stacks anyway, tells.
 		wait = s.loopDone
 	}
+	waitCtx, bounded := ctx, false
+	if _, ok := ctx.Deadline(); !ok {
+		// A little past the teardown's own bound, which ends with the
+		// CloseTimeout of the first call.
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, s.opts.CloseTimeout+s.opts.CloseTimeout/10)
+		defer cancel()
+		bounded = true
+	}
 	select {
 	case <-wait:
 		return s.closeErr
-	case <-ctx.Done():
+	case <-waitCtx.Done():
+	}
+	if !bounded || ctx.Err() != nil {
 		return ctx.Err()
 	}
+	select {
+	case <-s.loopDone:
+		// Torn down; only the event handler has not returned.
+		return errors.Join(s.closeErr, fmt.Errorf("warren: close: the OnEvent handler is still running after CloseTimeout (%v): %w",
+			s.opts.CloseTimeout, context.DeadlineExceeded))
+	default:
+		return fmt.Errorf("warren: close: not finished within CloseTimeout (%v): %w", s.opts.CloseTimeout, context.DeadlineExceeded)
+	}
+}
+
+// calledFromHandler reports a ctx that a consumer handler of s was given:
+// the shutdown waits for that handler, so Close must not.
+func (s *Supervisor) calledFromHandler(ctx context.Context) bool {
+	c, ok := ctx.Value(handlerOf{}).(*Consumer)
+	return ok && c.s == s
 }

@@ -65,9 +65,11 @@ type Consumer struct {
 	closeErr  error         // written by run before done closes
 	done      chan struct{} // run has exited
 
-	// attemptMu serializes subscription attempts (Up on the supervisor's
-	// goroutine, retries on run) and guards sched and announce.
-	attemptMu sync.Mutex
+	// attempting is a lock (capacity 1) that serializes subscription
+	// attempts (Up on the supervisor's goroutine, retries on run) and guards
+	// sched and announce. A channel rather than a mutex, so that Close can
+	// give up waiting for an attempt stuck on the broker when its ctx ends.
+	attempting chan struct{}
 	sched     *reconnect.Schedule
 	// announce: the next subscription is a comeback, after an earlier
 	// subscription or a reported failure, and gets an event.
@@ -136,8 +138,9 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 		closes:  make(chan closeRequest, 1),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		workers: newWorkGroup(),
-		sched:   sched,
+		workers:    newWorkGroup(),
+		sched:      sched,
+		attempting: make(chan struct{}, 1),
 	}
 	c.handlerCtx, c.handlerCancel = context.WithCancel(context.WithValue(context.Background(), handlerOf{}, c))
 	s.work.Go(c.run)
@@ -237,9 +240,17 @@ func boundedContext(ctx context.Context, timeout time.Duration, fresh bool) (con
 // up is the hook's Up, on the supervisor's goroutine: it makes the first
 // subscription attempt on the new connection. Only a dead connection fails
 // it; a refused subscription is retried in the background.
-func (c *Consumer) up(_ context.Context, conn *amqp.Connection) error {
-	c.attemptMu.Lock()
-	defer c.attemptMu.Unlock()
+func (c *Consumer) up(ctx context.Context, conn *amqp.Connection) error {
+	// Not behind a Close that holds the attempt lock while its handlers
+	// finish: the supervisor's goroutine must not wait for that.
+	select {
+	case c.attempting <- struct{}{}:
+	case <-c.stop:
+		return nil // closing: nothing to restore
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.attempting }()
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()

@@ -54,6 +54,15 @@ func (c *Consumer) run() {
 			c.retry()
 		case req := <-c.closes:
 			disarm()
+			// Wait for an attempt under way (Up on the supervisor's
+			// goroutine) to end, so its subscription is this shutdown's to
+			// end; an attempt stuck on the broker past ctx sees closing and
+			// drops its subscription itself.
+			select {
+			case c.attempting <- struct{}{}:
+				defer func() { <-c.attempting }()
+			case <-req.ctx.Done():
+			}
 			c.mu.Lock()
 			sub := c.sub
 			c.sub = nil
@@ -70,8 +79,8 @@ func (c *Consumer) run() {
 // connection went with it (then Down and the next Up take over), the
 // failure is reported and a resubscription is armed.
 func (c *Consumer) lost(sub *subscription, err error) {
-	c.attemptMu.Lock()
-	defer c.attemptMu.Unlock()
+	c.attempting <- struct{}{}
+	defer func() { <-c.attempting }()
 	c.mu.Lock()
 	if c.sub == sub {
 		c.sub = nil
@@ -88,8 +97,8 @@ func (c *Consumer) lost(sub *subscription, err error) {
 // retry makes a resubscription attempt on the current connection, if the
 // consumer still has none there.
 func (c *Consumer) retry() {
-	c.attemptMu.Lock()
-	defer c.attemptMu.Unlock()
+	c.attempting <- struct{}{}
+	defer func() { <-c.attempting }()
 	c.mu.Lock()
 	conn, idle := c.conn, c.sub == nil && !c.closing
 	c.mu.Unlock()
@@ -101,8 +110,14 @@ func (c *Consumer) retry() {
 // attemptLocked subscribes on conn. On success the subscription becomes the
 // live one (unless conn was replaced or Close started meanwhile); after a
 // refusal on a live connection the failure is reported and a retry armed.
-// It returns the subscription error. Caller must hold c.attemptMu.
+// It returns the subscription error. Caller must hold c.attempting.
 func (c *Consumer) attemptLocked(conn *amqp.Connection) error {
+	c.mu.Lock()
+	closing := c.closing
+	c.mu.Unlock()
+	if closing {
+		return nil // Close started: no subscription may begin after it
+	}
 	sub, err := c.subscribeOrRedeclare(conn)
 	if err != nil {
 		if !conn.IsClosed() {
@@ -112,12 +127,15 @@ func (c *Consumer) attemptLocked(conn *amqp.Connection) error {
 	}
 	c.mu.Lock()
 	if c.closing || c.conn != conn {
+		// Its handlers never start: nothing it was sent is handled after
+		// Close began, and the broker requeues it with the channel.
 		c.mu.Unlock()
 		c.drop(sub)
 		return nil
 	}
 	c.sub = sub
 	c.mu.Unlock()
+	c.startWorkers(sub)
 	c.sched.Connected()
 	if c.announce {
 		c.s.emit(Event{Kind: EventConsumerResubscribed, Consumer: c.opts.Name, Queue: sub.queue})
@@ -128,7 +146,7 @@ func (c *Consumer) attemptLocked(conn *amqp.Connection) error {
 }
 
 // armRetryLocked asks run to arm a resubscription after delay. Caller must
-// hold c.attemptMu.
+// hold c.attempting.
 func (c *Consumer) armRetryLocked(delay time.Duration) {
 	c.mu.Lock()
 	if c.conn != nil && !c.closing {
@@ -142,7 +160,7 @@ func (c *Consumer) armRetryLocked(delay time.Duration) {
 // by the broker (err nil), and returns the delay before the next attempt.
 // lost is the subscription that ended, if any; its stall report goes with
 // the event, as the likely reason a delivery was held past
-// consumer_timeout. Caller must hold c.attemptMu.
+// consumer_timeout. Caller must hold c.attempting.
 func (c *Consumer) backoffLocked(err error, lost *subscription) time.Duration {
 	c.announce = true
 	delay, serr := c.sched.Next()

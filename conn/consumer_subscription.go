@@ -34,8 +34,9 @@ type subscription struct {
 	stall    atomic.Pointer[heartbeat.Stall]
 }
 
-// subscribe opens a channel on conn, sets the prefetch, starts consuming and
-// starts the handler goroutines. On error nothing is left open.
+// subscribe opens a channel on conn, sets the prefetch and starts consuming;
+// the caller starts the handler goroutines once it keeps the subscription.
+// On error nothing is left open.
 func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err error) {
 	queue, err := c.q.nameOn(conn)
 	if err != nil {
@@ -72,7 +73,6 @@ func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err erro
 	}
 	sub.ctx, sub.cancel = context.WithCancel(c.handlerCtx)
 	sub.watchdog = heartbeat.NewWatchdog(func(st heartbeat.Stall) { c.reportStall(sub, st) })
-	c.startWorkers(sub)
 	return sub, nil
 }
 

@@ -98,9 +98,11 @@ func (s *Supervisor) AddHook(ctx context.Context, h Hook) (remove func(), err er
 		return nil, ErrClosed
 	}
 	s.hooks = append(s.hooks, hk)
-	if s.live.Load() == nil {
+	if s.live.Load() == nil || s.loopLane.Load().Current() {
 		// Not Ready: the loop runs every hook registered before it turns
-		// Ready, this one included (see pendingHooks).
+		// Ready, this one included (see pendingHooks). Called from a hook
+		// on the loop's own goroutine: waiting would wait for ourselves;
+		// the loop runs the new hook once the current one returns.
 		s.mu.Unlock()
 		return remove, nil
 	}
@@ -157,10 +159,11 @@ func (s *Supervisor) removeHookLocked(hk *hook) {
 }
 
 // pendingHooks returns the registered hooks that have not run on ss yet, in
-// phase then registration order, and marks those AddHook waits for as
-// running. If none are left and publish is set, it makes ss the live session
-// under the same lock, so that a hook added concurrently either sees the
-// live session (and posts itself to the loop) or is picked up here.
+// phase then registration order. If none are left and publish is set, it
+// makes ss the live session under the same lock, so that a hook added
+// concurrently either sees the live session (and posts itself to the loop)
+// or is picked up here. A hook added while a connect is under way runs after
+// the hooks that already ran on that connection, whatever its phase.
 func (s *Supervisor) pendingHooks(ss *session, publish bool) []*hook {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,9 +171,6 @@ func (s *Supervisor) pendingHooks(ss *session, publish bool) []*hook {
 	for _, h := range s.hooks {
 		if !ss.has[h] {
 			todo = append(todo, h)
-			if h.first != nil {
-				h.running = true
-			}
 		}
 	}
 	if len(todo) == 0 {
@@ -217,20 +217,33 @@ func (s *Supervisor) runAdded(ss *session) {
 				return
 			}
 			err := s.runUp(ss, h)
-			if err != nil && (!ss.conn.IsClosed() || reconnect.IsPermanent(err)) {
+			switch {
+			case err == nil:
+			case s.ctx.Err() != nil:
+				// Close cut the Up short: nothing will run the hook.
 				s.removeHook(h)
-			} else {
-				err = nil
+				err = ErrClosed
+			case !ss.conn.IsClosed() || reconnect.IsPermanent(err):
+				s.removeHook(h)
+			default:
+				err = nil // it runs on the next connection
 			}
 			s.settleFirst(h, err)
 		}
 	}
 }
 
-// runUp runs h.Up on ss under the watchdog and records its success.
+// runUp runs h.Up on ss under the watchdog and records its success. A hook
+// removed (or withdrawn by its AddHook) since it was picked is skipped: no
+// Up starts after remove returned.
 func (s *Supervisor) runUp(ss *session, h *hook) error {
 	ctx := s.ctx
 	s.mu.Lock()
+	if !h.registered {
+		s.mu.Unlock()
+		return nil
+	}
+	h.running = true // from here AddHook can no longer withdraw it
 	firstCtx := h.firstCtx
 	s.mu.Unlock()
 	if firstCtx != nil {

@@ -18,6 +18,9 @@ import (
 // the reconnect schedule (which is not safe for concurrent use).
 func (s *Supervisor) run() {
 	defer s.finish()
+	// The lane knows this goroutine, so that Close and AddHook called from a
+	// hook running here do not wait for the goroutine that runs them.
+	s.loopLane.Store(s.watchdog.Lane())
 	// The policy was validated by New, so NewSchedule cannot fail here.
 	sched, err := reconnect.NewSchedule(s.opts.Reconnect, nil)
 	if err != nil {
@@ -232,6 +235,9 @@ func (s *Supervisor) setErr(err error) {
 func (s *Supervisor) fail(err error) {
 	s.log.Error("warren: giving up", "err", err)
 	s.setErr(err)
+	// Closing first: from here AddHook refuses, so no hook registers after
+	// closeHooks and is never closed.
+	s.setState(Closing, err)
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CloseTimeout)
 	defer cancel()
 	s.closeErr = s.teardownWith(ctx, nil)

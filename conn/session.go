@@ -70,9 +70,29 @@ func (ss *session) shutdown(ctx context.Context, deadline time.Time) error {
 	return err
 }
 
-// abandon tears a lost session down at once; its connection is already dead.
+// readerShutdownWait bounds how long abandon lets amqp091-go's reader shut a
+// connection down after its socket was closed; the reader fails at once, so
+// this is only a safety net.
+const readerShutdownWait = time.Second
+
+// abandon tears a lost or failed session down at once. It closes the socket
+// and lets amqp091-go's reader, which then fails at once, shut the
+// connection down on its own goroutine before anything else closes it: a
+// shutdown from here could close the blocked-notification channel while the
+// reader is sending on it (amqp091-go v1.16.0 sends outside its lock, a data
+// race that can panic with "send on closed channel" when the broker blocks a
+// connection just as it is abandoned).
 func (ss *session) abandon() {
 	ss.monitor.Close()
+	t := time.NewTimer(readerShutdownWait)
+	defer t.Stop()
+	for open := true; open; {
+		select {
+		case _, open = <-ss.closed:
+		case <-t.C:
+			open = false
+		}
+	}
 	_ = ss.conn.CloseDeadline(time.Now())
 	<-ss.drained
 }

@@ -30,6 +30,8 @@ type Supervisor struct {
 	// goroutine on its first event; Close uses it to notice a call from
 	// inside the handler.
 	handlerLane atomic.Pointer[heartbeat.Lane]
+	// loopLane is bound to the run goroutine, where hooks run.
+	loopLane atomic.Pointer[heartbeat.Lane]
 	events      *dispatcher
 	dropWarn    dropWarner
 	ctr         counters
