@@ -188,6 +188,9 @@ func tlsReason(err error) (string, bool) {
 		return "TLS: cannot load system root certificates", true
 	case errors.As(err, &verification):
 		return "TLS: certificate verification failed", true
+	case errors.As(err, &record) && string(record.RecordHeader[:]) == "HTTP/":
+		return "TLS: the server answered in HTTP: this port does not speak AMQP " +
+			"(the management UI's port? AMQP listens on 5671 for amqps://)", true
 	case errors.As(err, &record):
 		return "TLS: the server did not answer in TLS (amqps:// against a plain AMQP port? " +
 			"use amqp:// there, or the TLS port, usually 5671)", true
