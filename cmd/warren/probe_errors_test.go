@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"net/url"
@@ -156,8 +157,10 @@ func TestProbeSaysWhatFailed(t *testing.T) {
 			[]string{"did not answer in TLS", "amqps:// against a plain AMQP port"}, 5 * time.Second},
 		{"HTTP server that answers", "amqp://u:p4ssword@" + fakeServer(t, answerHTTP) + "/", exitPermanent,
 			[]string{"this port does not speak AMQP", "answered in HTTP"}, 5 * time.Second},
+		{"HTTP server silent to AMQP, as the management port is", "amqp://u:p4ssword@" + fakeServer(t, answerHTTPRequests) + "/", exitPermanent,
+			[]string{"this port does not speak AMQP", "answers HTTP requests"}, 8 * time.Second},
 		{"server that waits silently", "amqp://u:p4ssword@" + fakeServer(t, waitSilently) + "/", exitTransient,
-			[]string{"does not seem to speak AMQP", "no AMQP greeting"}, 5 * time.Second},
+			[]string{"does not seem to speak AMQP", "no AMQP greeting"}, 8 * time.Second},
 		{"TLS port probed with amqp://", "amqp://u:p4ssword@" + fakeServer(t, answerTLSAlert) + "/", exitPermanent,
 			[]string{"answered in TLS; use amqps://"}, 5 * time.Second},
 	}
@@ -182,6 +185,41 @@ func TestProbeSaysWhatFailed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProbeManagementPort probes a real RabbitMQ management port, which
+// meets the AMQP header with 5 s of silence and then closes: the probe must
+// say sooner that the port does not speak AMQP. It starts a node of its own
+// with the management plugin (about 15 s), which only this test pays for.
+func TestProbeManagementPort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b, err := broker.FindWith(ctx, t.Logf, broker.Options{Management: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := b.Close(cctx); err != nil {
+			t.Errorf("closing the management node: %v", err)
+		}
+	})
+	if b.MgmtURL == "" {
+		t.Skipf("broker from %s has no management URL", b.Source)
+	}
+	mgmt, err := url.Parse(b.MgmtURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	exit, out, _ := probeRun(t, "probe", "-timeout", "15s", "amqp://guest:guest@"+mgmt.Host+"/")
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("took %v; the management port's own timeout is 5s", took)
+	}
+	if exit != exitPermanent || !strings.Contains(out, "this port does not speak AMQP") {
+		t.Errorf("exit %d, want %d and \"this port does not speak AMQP\"", exit, exitPermanent)
 	}
 }
 
@@ -236,4 +274,22 @@ func waitSilently(c net.Conn) {
 func answerTLSAlert(c net.Conn) {
 	_, _ = bufio.NewReader(c).Peek(1)
 	_, _ = c.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46})
+}
+
+// answerHTTPRequests is RabbitMQ's management port as measured against
+// 3.10.8: silent to the AMQP header (it waits for the end of a request line,
+// then closes after 5 s without a byte), prompt to a real request.
+func answerHTTPRequests(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if line == "\r\n" {
+			_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"))
+			return
+		}
+	}
 }

@@ -60,7 +60,36 @@ func sniff(ctx context.Context, rawURL string) error {
 	}
 	buf := make([]byte, 16)
 	n, err := io.ReadAtLeast(c, buf, 5)
-	return greeting(addr, buf[:n], err)
+	verdict := greeting(addr, buf[:n], err)
+	if errors.Is(verdict, errNoGreeting) && speaksHTTP(ctx, addr) {
+		return fmt.Errorf("%w: %s answers HTTP requests (the management UI's port? AMQP listens on 5672, or 5671 for amqps)", errNotAMQP, addr)
+	}
+	return verdict
+}
+
+// speaksHTTP reports whether addr answers an HTTP request in HTTP within
+// greetWait. An HTTP server meets the AMQP header in silence, waiting for
+// the end of a request line (RabbitMQ's management port closes after 5 s
+// without a byte), so silence alone cannot tell it from a slow broker; a
+// request can.
+func speaksHTTP(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), greetWait)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	if _, err := io.WriteString(c, "HEAD / HTTP/1.0\r\nUser-Agent: warren-probe\r\n\r\n"); err != nil {
+		return false
+	}
+	buf := make([]byte, 5)
+	_, err = io.ReadFull(c, buf)
+	return err == nil && string(buf) == "HTTP/"
 }
 
 // greeting judges the first bytes a port sent back to the AMQP header, and
