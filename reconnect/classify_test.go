@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -124,7 +125,13 @@ func TestClassify(t *testing.T) {
 		{"TLS host name mismatch", tlsDial(tlsCase{trusted: true, serverName: "wrong.example"}), Permanent,
 			"TLS: certificate is not valid for the host name"},
 		{"TLS to a plain AMQP port", func(t *testing.T) error {
-			_, err := amqp.DialTLS("amqps://guest:guest@"+servePlainAMQP(t)+"/", &tls.Config{ServerName: "localhost"})
+			// RabbitMQ's plain port answers a TLS ClientHello with the
+			// AMQP protocol header, then closes.
+			plain := startFakeBroker(t, func(b *brokerConn) error {
+				_, err := b.c.Write([]byte("AMQP\x00\x00\x09\x01"))
+				return err
+			})
+			_, err := amqp.DialTLS(strings.Replace(plain, "amqp://", "amqps://", 1), &tls.Config{ServerName: "localhost"})
 			return err
 		}, Permanent, "TLS: the server did not answer in TLS (amqps:// against a plain AMQP port? " +
 			"use amqp:// there, or the TLS port, usually 5671)"},
@@ -540,31 +547,6 @@ func serveTLS(t *testing.T, cert tls.Certificate) string {
 			_ = c.(*tls.Conn).Handshake() // fails: the client rejects us
 			c.Close()
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-	})
-	return ln.Addr().String()
-}
-
-// servePlainAMQP accepts one connection and answers it as RabbitMQ's plain
-// port answers a TLS ClientHello: with the AMQP protocol header, then EOF.
-func servePlainAMQP(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = c.Write([]byte("AMQP\x00\x00\x09\x01"))
 	}()
 	t.Cleanup(func() {
 		ln.Close()

@@ -43,18 +43,12 @@ func sniff(ctx context.Context, rawURL string) error {
 	if err != nil || uri.Scheme != "amqp" {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, greetWait)
-	defer cancel()
 	addr := net.JoinHostPort(uri.Host, strconv.Itoa(uri.Port))
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, cancel, err := dialGreetWait(ctx, addr)
 	if err != nil {
 		return nil
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
+	defer cancel()
 	if _, err := c.Write(amqpHeader); err != nil {
 		return nil
 	}
@@ -73,17 +67,11 @@ func sniff(ctx context.Context, rawURL string) error {
 // without a byte), so silence alone cannot tell it from a slow broker; a
 // request can.
 func speaksHTTP(ctx context.Context, addr string) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), greetWait)
-	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, cancel, err := dialGreetWait(ctx, addr)
 	if err != nil {
 		return false
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
+	defer cancel()
 	if _, err := io.WriteString(c, "HEAD / HTTP/1.0\r\nUser-Agent: warren-probe\r\n\r\n"); err != nil {
 		return false
 	}
@@ -113,4 +101,20 @@ func greeting(addr string, got []byte, readErr error) error {
 		return fmt.Errorf("%w: %s closed the connection without an AMQP greeting", errNotAMQP, addr)
 	}
 	return nil
+}
+
+// dialGreetWait connects to addr with greetWait (and ctx) as the deadline of
+// the dial and of everything done on the connection. cancel closes it.
+func dialGreetWait(ctx context.Context, addr string) (c net.Conn, cancel func(), err error) {
+	ctx, stop := context.WithTimeout(ctx, greetWait)
+	var d net.Dialer
+	c, err = d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	return c, func() { c.Close(); stop() }, nil
 }

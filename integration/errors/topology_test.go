@@ -64,21 +64,7 @@ func TestRefusedTopologyStopsSupervisor(t *testing.T) {
 			}
 			t.Cleanup(func() { p.Close() })
 			p.Refuse(true)
-			rec := testkit.NewRecorder()
-			s, err := conn.New(conn.Options{
-				URLs:      []string{b.URLVia(p.Addr())},
-				Reconnect: testkit.FastPolicy(),
-				Logger:    testkit.QuietLogger(t),
-				OnEvent:   rec.Handle,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				_ = s.Close(ctx)
-			})
+			s, rec := testkit.Start(t, conn.Options{URLs: []string{b.URLVia(p.Addr())}})
 			ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 			defer cancel()
 			if _, err := s.DeclareTopology(ctx, conn.Topology{Exchanges: []conn.Exchange{tt.exchange}}); err != nil {

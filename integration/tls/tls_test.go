@@ -24,28 +24,10 @@ const (
 	faultTimeout = 60 * time.Second
 )
 
-// start creates a supervisor on the TLS listener and closes it at cleanup.
+// start creates a supervisor on one URL with tc (see testkit.Start).
 func start(t *testing.T, rawURL string, tc *tls.Config) (*conn.Supervisor, *testkit.Recorder) {
 	t.Helper()
-	rec := testkit.NewRecorder()
-	s, err := conn.New(conn.Options{
-		URLs:      []string{rawURL},
-		TLS:       tc,
-		Reconnect: testkit.FastPolicy(),
-		Logger:    testkit.QuietLogger(t),
-		OnEvent:   rec.Handle,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil {
-			t.Errorf("Close at cleanup: %v", err)
-		}
-	})
-	return s, rec
+	return testkit.Start(t, conn.Options{URLs: []string{rawURL}, TLS: tc})
 }
 
 // tlsURLWith is the TLS listener's URL with other credentials.
@@ -217,23 +199,11 @@ func TestTLSDeadPeer(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close() })
 	const heartbeat, limit = 2 * time.Second, 3 * time.Second
-	rec := testkit.NewRecorder()
-	s, err := conn.New(conn.Options{
+	s, rec := testkit.Start(t, conn.Options{
 		URLs:          []string{"amqps://guest:guest@" + p.Addr() + "/"},
 		TLS:           &tls.Config{RootCAs: pki.ca.Pool, ServerName: "localhost"},
 		Heartbeat:     heartbeat,
 		DeadPeerLimit: limit,
-		Reconnect:     testkit.FastPolicy(),
-		Logger:        testkit.QuietLogger(t),
-		OnEvent:       rec.Handle,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Close(ctx)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
 	defer cancel()
