@@ -7,7 +7,7 @@ TESTFLAGS   ?= -race -count=1 -v
 # Pinned: the module proxy can answer @latest with an old version.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test test-unit test-integration test-cluster lint demo bench broker
+.PHONY: test test-unit test-integration test-cluster fuzz lint demo bench broker
 
 ## test: unit tests of the library, then integration tests against a real RabbitMQ.
 test: test-unit test-integration
@@ -25,6 +25,13 @@ test-integration: broker
 ## test-cluster: failover tests against a local 3-node RabbitMQ cluster with quorum queues (about 1 minute, boot included).
 test-cluster: broker
 	cd integration && $(GO) test $(TESTFLAGS) -timeout 10m ./cluster/
+
+## fuzz: fuzz the URL redaction and New's URL errors for a password leak (FUZZTIME each; plain
+## `go test` runs the committed seed corpus in conn/testdata/fuzz every time).
+FUZZTIME ?= 5m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzRedactURL$$' -fuzztime $(FUZZTIME) ./conn/
+	$(GO) test -run '^$$' -fuzz '^FuzzNewRedacts$$' -fuzztime $(FUZZTIME) ./conn/
 
 ## broker: makes sure a broker can be found; installs Debian's rabbitmq-server when root and nothing else exists.
 broker:

@@ -16,12 +16,17 @@ import (
 // connection, which their CurrentName reports and which bindings and
 // consumers referring to them follow.
 //
-// A declaration the broker refuses because the entity exists with other
-// properties or arguments (406 PRECONDITION_FAILED) is a permanent error
-// naming the entity (see reconnect.IsPermanent): returned here if the
-// supervisor is Ready, else it stops the supervisor, whose Err reports it.
-// Retrying could never succeed. Other failures fail the connection attempt,
-// which is retried with backoff.
+// A declaration the broker refuses in a way no retry can change is a
+// permanent error naming the entity (see reconnect.IsPermanent and
+// declareError): an unknown exchange kind (503 COMMAND_INVALID, for which
+// RabbitMQ closes the whole connection), other properties or arguments than
+// the existing entity's (406 PRECONDITION_FAILED), a reserved name or no
+// permission on it (403 ACCESS_REFUSED), 530 NOT_ALLOWED and 540
+// NOT_IMPLEMENTED. It is returned here if the supervisor is Ready, else it
+// stops the supervisor, whose Err reports it. Other failures (a missing
+// exchange to bind to, an exclusive queue still held by an old connection,
+// a lost connection) fail the connection attempt, which is retried with
+// backoff.
 //
 // t is copied, except its Queues, which stay shared so that their names can
 // be followed. The returned func stops re-declaring t; it deletes nothing.
@@ -55,7 +60,7 @@ func declareTopology(ctx context.Context, c *amqp.Connection, t Topology) (err e
 	}()
 	for _, e := range t.Exchanges {
 		if err := ch.ExchangeDeclare(e.Name, e.Kind, e.Durable, e.AutoDelete, e.Internal, false, e.Args); err != nil {
-			return declareError(fmt.Errorf("warren: declare exchange %q: %w", e.Name, err))
+			return declareError(fmt.Errorf("warren: declare exchange %q (kind %q): %w", e.Name, e.Kind, err))
 		}
 	}
 	for _, q := range t.Queues {
@@ -84,12 +89,28 @@ func declareTopology(ctx context.Context, c *amqp.Connection, t Topology) (err e
 }
 
 // declareError marks err permanent when the broker refused a declaration
-// because the entity exists with other properties (406 PRECONDITION_FAILED):
-// every retry would be refused the same way.
+// for a reason that is in the declaration itself, so that every retry would
+// be refused the same way and a supervisor redialing for it would loop
+// forever. Only the broker's own refusals count (Server is set): amqp091-go
+// uses some of the same codes for local conditions.
 func declareError(err error) error {
 	var ae *amqp.Error
-	if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
+	if errors.As(err, &ae) && ae.Server && refusesDeclaration[ae.Code] {
 		return reconnect.MarkPermanent(err)
 	}
 	return err
+}
+
+// refusesDeclaration holds the reply codes with which a broker refuses a
+// declaration because of what it says. 404 NOT_FOUND (bind to an exchange
+// not declared yet) and 405 RESOURCE_LOCKED (an exclusive queue held by a
+// connection that is going away) are missing on purpose: another service or
+// the passing of time can fix them.
+var refusesDeclaration = map[int]bool{
+	amqp.AccessRefused:      true, // 403: reserved "amq." name, no configure permission
+	amqp.PreconditionFailed: true, // 406: exists with other properties, bad argument
+	amqp.NotAllowed:         true, // 530
+	amqp.SyntaxError:        true, // 502: a field the broker cannot read
+	amqp.CommandInvalid:     true, // 503: unknown exchange kind
+	amqp.NotImplemented:     true, // 540: a feature the broker does not have
 }

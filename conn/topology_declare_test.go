@@ -11,7 +11,7 @@ import (
 	"github.com/warrenmq/warren/reconnect"
 )
 
-func TestDeclareErrorMarksOnlyPreconditionFailedPermanent(t *testing.T) {
+func TestDeclareErrorMarksRefusalsPermanent(t *testing.T) {
 	tests := []struct {
 		name      string
 		err       error
@@ -20,6 +20,14 @@ func TestDeclareErrorMarksOnlyPreconditionFailedPermanent(t *testing.T) {
 		{"406 inequivalent arguments", &amqp.Error{Code: amqp.PreconditionFailed, Reason: "PRECONDITION_FAILED - inequivalent arg", Server: true}, true},
 		{"404 missing exchange", &amqp.Error{Code: amqp.NotFound, Reason: "NOT_FOUND - no exchange", Server: true}, false},
 		{"405 exclusive queue in use", &amqp.Error{Code: amqp.ResourceLocked, Reason: "RESOURCE_LOCKED", Server: true}, false},
+		{"503 unknown exchange kind", &amqp.Error{Code: amqp.CommandInvalid, Reason: "COMMAND_INVALID - invalid exchange type 'topc'", Server: true}, true},
+		{"403 reserved name", &amqp.Error{Code: amqp.AccessRefused, Reason: "ACCESS_REFUSED - exchange name 'amq.x' contains reserved prefix 'amq.*'", Server: true}, true},
+		{"530 not allowed", &amqp.Error{Code: amqp.NotAllowed, Reason: "NOT_ALLOWED", Server: true}, true},
+		{"540 not implemented", &amqp.Error{Code: amqp.NotImplemented, Reason: "NOT_IMPLEMENTED", Server: true}, true},
+		{"502 syntax error", &amqp.Error{Code: amqp.SyntaxError, Reason: "SYNTAX_ERROR", Server: true}, true},
+		{"503 from amqp091-go itself", amqp.ErrCommandInvalid, false},
+		{"320 connection forced", &amqp.Error{Code: amqp.ConnectionForced, Reason: "CONNECTION_FORCED", Server: true}, false},
+		{"541 internal error", &amqp.Error{Code: amqp.InternalError, Reason: "INTERNAL_ERROR", Server: true}, false},
 		{"connection closed", amqp.ErrClosed, false},
 	}
 	for _, tt := range tests {

@@ -3,10 +3,7 @@ package conn
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
-
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/heartbeat"
 )
@@ -22,8 +19,8 @@ func (o Options) validate() error {
 		bad("URLs: at least one broker URL is required")
 	}
 	for i, raw := range o.URLs {
-		if _, err := amqp.ParseURI(raw); err != nil {
-			bad("URLs[%d] %s: %v", i, RedactURL(raw), parseErrorText(err))
+		if problem := urlProblem(raw); problem != "" {
+			bad("URLs[%d] %s: %s", i, RedactURL(raw), problem)
 		}
 	}
 	for _, d := range []struct {
@@ -56,14 +53,4 @@ func (o Options) validate() error {
 		bad("Reconnect: %v", err)
 	}
 	return errors.Join(errs...)
-}
-
-// parseErrorText describes a URL parse error without the URL itself, which
-// net/url puts into its error text together with any password.
-func parseErrorText(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }

@@ -106,14 +106,18 @@ var uriMessagePrefixes = []string{
 // Permanent: errors marked with MarkPermanent or backoff.Permanent;
 // context.Canceled (someone asked us to stop); AMQP 403 ACCESS_REFUSED
 // (including amqp.ErrSASL, amqp.ErrCredentials and amqp.ErrVhost), 402
-// INVALID_PATH and 530 NOT_ALLOWED (unknown vhost, no access to it); TLS
-// certificate verification failures; invalid URLs.
+// INVALID_PATH, 530 NOT_ALLOWED (unknown vhost, no access to it) and 540
+// NOT_IMPLEMENTED; TLS certificate verification failures and a TLS dial
+// answered by a server that does not speak TLS (amqps:// against a plain
+// port); invalid URLs.
 //
 // Transient: network errors (refused, reset, timeouts, EOF, closed
 // connections), DNS failures including "no such host", since names appear and
 // disappear during rollouts; AMQP 320 CONNECTION_FORCED, 541 INTERNAL_ERROR,
 // 501-506 frame, syntax, command, channel and resource errors (amqp.ErrClosed
-// included); 530 NOT_ALLOWED when RabbitMQ says a connection limit is reached
+// included); 404 NOT_FOUND, 405 RESOURCE_LOCKED and 406
+// PRECONDITION_FAILED, which a declaration marks permanent where a retry
+// cannot help; 530 NOT_ALLOWED when RabbitMQ says a connection limit is reached
 // or the vhost is down, both of which clear up; context.DeadlineExceeded and
 // os.ErrDeadlineExceeded, as a dial or heartbeat timeout reports them.
 func Classify(err error) (Class, string) {
@@ -160,14 +164,16 @@ func Classify(err error) (Class, string) {
 	return Transient, networkReason(err)
 }
 
-// tlsReason names a certificate verification failure. The specific x509
-// errors come first because *tls.CertificateVerificationError wraps them.
+// tlsReason names a certificate verification failure, or a TLS handshake
+// answered in plain text. The specific x509 errors come first because
+// *tls.CertificateVerificationError wraps them.
 func tlsReason(err error) (string, bool) {
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	var systemRoots x509.SystemRootsError
 	var verification *tls.CertificateVerificationError
+	var record tls.RecordHeaderError
 	switch {
 	case errors.As(err, &unknownAuthority):
 		return "TLS: certificate signed by unknown authority", true
@@ -182,6 +188,12 @@ func tlsReason(err error) (string, bool) {
 		return "TLS: cannot load system root certificates", true
 	case errors.As(err, &verification):
 		return "TLS: certificate verification failed", true
+	case errors.As(err, &record) && string(record.RecordHeader[:]) == "HTTP/":
+		return "TLS: the server answered in HTTP: this port does not speak AMQP " +
+			"(the management UI's port? AMQP listens on 5671 for amqps://)", true
+	case errors.As(err, &record):
+		return "TLS: the server did not answer in TLS (amqps:// against a plain AMQP port? " +
+			"use amqp:// there, or the TLS port, usually 5671)", true
 	}
 	return "", false
 }
@@ -262,6 +274,21 @@ func classifyAMQP(e *amqp.Error) (Class, string) {
 		return Permanent, "not allowed (530)"
 	case amqp.InvalidPath:
 		return Permanent, "invalid vhost path (402)"
+	case amqp.NotImplemented:
+		// The broker lacks the feature; only an upgrade changes that.
+		return Permanent, "not implemented by the broker (540)"
+	case amqp.NotFound:
+		// Another service may declare the entity; see conn.DeclareTopology
+		// for refusals that are permanent because of what was declared.
+		return Transient, "not found (404)"
+	case amqp.ResourceLocked:
+		// An exclusive queue held by a connection that is going away.
+		return Transient, "resource locked (405)"
+	case amqp.PreconditionFailed:
+		// Outside a declaration (an unknown delivery tag) a new channel
+		// fixes it; a declaration refused with 406 is marked permanent by
+		// conn.DeclareTopology.
+		return Transient, "precondition failed (406)"
 	case amqp.ConnectionForced:
 		return Transient, "connection forced (320)"
 	case amqp.InternalError:

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -108,6 +109,12 @@ func TestClassify(t *testing.T) {
 		{"ErrSASL", value(amqp.ErrSASL), Permanent, "no shared SASL mechanism (403)"},
 		{"ErrVhost", value(amqp.ErrVhost), Permanent, "no access to vhost (403)"},
 
+		// Channel-level replies, as a hook's declaration or a consumer meets them.
+		{"not found 404", value(&amqp.Error{Code: amqp.NotFound, Server: true}), Transient, "not found (404)"},
+		{"resource locked 405", value(&amqp.Error{Code: amqp.ResourceLocked, Server: true}), Transient, "resource locked (405)"},
+		{"precondition failed 406", value(&amqp.Error{Code: amqp.PreconditionFailed, Server: true}), Transient, "precondition failed (406)"},
+		{"not implemented 540", value(&amqp.Error{Code: amqp.NotImplemented, Server: true}), Permanent, "not implemented by the broker (540)"},
+
 		// TLS verification with the default verifier.
 		{"TLS unknown authority", tlsDial(tlsCase{}), Permanent, "TLS: certificate signed by unknown authority"},
 		{"TLS unknown authority through amqp.DialTLS", func(t *testing.T) error {
@@ -117,6 +124,17 @@ func TestClassify(t *testing.T) {
 		}, Permanent, "TLS: certificate signed by unknown authority"},
 		{"TLS host name mismatch", tlsDial(tlsCase{trusted: true, serverName: "wrong.example"}), Permanent,
 			"TLS: certificate is not valid for the host name"},
+		{"TLS to a plain AMQP port", func(t *testing.T) error {
+			// RabbitMQ's plain port answers a TLS ClientHello with the
+			// AMQP protocol header, then closes.
+			plain := startFakeBroker(t, func(b *brokerConn) error {
+				_, err := b.c.Write([]byte("AMQP\x00\x00\x09\x01"))
+				return err
+			})
+			_, err := amqp.DialTLS(strings.Replace(plain, "amqp://", "amqps://", 1), &tls.Config{ServerName: "localhost"})
+			return err
+		}, Permanent, "TLS: the server did not answer in TLS (amqps:// against a plain AMQP port? " +
+			"use amqp:// there, or the TLS port, usually 5671)"},
 		{"TLS expired certificate", tlsDial(tlsCase{trusted: true, expired: true}), Permanent,
 			"TLS: certificate expired or not yet valid"},
 

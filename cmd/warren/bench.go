@@ -55,11 +55,31 @@ type benchConfig struct {
 
 var benchScenarios = []string{scenThroughput, scenIdle, scenOutage, scenDetection, scenLoss}
 
-// parseBenchFlags reads the coordinator's flags; -quick scales every count down.
-func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
+// benchHelp is what warren bench -h prints, before the flags.
+const benchHelp = `
+usage: warren bench [-quick] [-json FILE] [-scenarios throughput,idle,outage,detection,loss] [flags]
+
+Measures warren against raw amqp091-go, a naive reconnect loop and
+amqp091-go's own recovery, each in a worker process of its own, against a
+real RabbitMQ (AMQP_URL, else Docker, else a private local node). Prints a
+table per scenario; BENCHMARKS.md explains them. Takes about 15 minutes,
+a minute with -quick.
+
+`
+
+// errBenchHelp ends parseBenchFlags after -h printed the help.
+var errBenchHelp = errors.New("bench: help printed")
+
+// errBenchUsage is wrapped by the error of a bench command line that cannot
+// be run.
+var errBenchUsage = errors.New("bench: usage")
+
+// parseBenchFlags reads the coordinator's flags; -quick scales every count
+// down. -h prints the help on stdout and returns errBenchHelp; flags may
+// come in any order, with no other arguments.
+func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchConfig, error) {
 	var c benchConfig
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON lines to this file")
 	scen := fs.String("scenarios", strings.Join(benchScenarios, ","), "scenarios to run, in this order")
 	fs.IntVar(&c.n, "n", 50000, "throughput: messages per run")
@@ -82,11 +102,14 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.DurationVar(&c.resetAfter, "reset-after", time.Second, "warren: reconnect.Policy.ResetAfter (default 60s would damp the bench's kills as flaps)")
 	fs.BoolVar(&c.debug, "debug", false, "workers log amqp091-go's messages, copied to stderr")
 	quick := fs.Bool("quick", false, "a smoke run with small counts (about a minute); figures are not meaningful")
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if fs.NArg() != 0 {
-		return c, fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	rest, exit, ok := parseCommand(fs, args, benchHelp, stdout, stderr)
+	switch {
+	case !ok && exit == 0:
+		return c, errBenchHelp
+	case !ok:
+		return c, errBenchUsage
+	case len(rest) != 0:
+		return c, fmt.Errorf("%w: unexpected arguments %q", errBenchUsage, rest)
 	}
 	if *quick {
 		c.n, c.runs, c.idleFor, c.idleRuns, c.kills, c.detections = 2000, 1, 2*time.Second, 1, 2, 1
@@ -130,11 +153,17 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "worker" {
 		return workerMain(args[1:], os.Stdin, stdout, stderr)
 	}
-	cfg, err := parseBenchFlags(args, stderr)
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+	cfg, err := parseBenchFlags(args, stdout, stderr)
+	switch {
+	case errors.Is(err, errBenchHelp):
+		return 0
+	case errors.Is(err, errBenchUsage):
+		if err != errBenchUsage { // parseCommand has said what was wrong already
 			fmt.Fprintln(stderr, err)
 		}
+		return exitUsage
+	case err != nil:
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -50,21 +51,40 @@ type probeTLS struct {
 	PeerExpires string `json:"peer_expires,omitempty"`
 }
 
+// probeHelp is what warren probe -h prints, before the flags.
+const probeHelp = `
+usage: warren probe [-json] [-timeout 10s] amqp://user:pass@host:port/vhost
+
+Connects once to a broker the way a warren service would, publishes one
+message to a temporary queue and waits for the broker's confirm. Flags may
+come before or after the URL. The password is never printed.
+
+Exit codes: 0 healthy; 1 transient failure (may recover: refused, timeout,
+connection lost); 2 permanent failure (retrying will not help: credentials,
+vhost, TLS certificate, a port that does not speak AMQP, an invalid URL);
+64 a command line that cannot be run.
+
+`
+
 func probeMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound on the whole probe")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	urls, exit, ok := parseCommand(fs, args, probeHelp, stdout, stderr)
+	if !ok {
+		return exit
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: warren probe [-json] [-timeout 10s] amqp://user:pass@host:port/vhost")
-		return 2
+	if len(urls) != 1 {
+		fmt.Fprintf(stderr, "warren probe: want one URL, got %d\nusage: warren probe [-json] [-timeout 10s] amqp://user:pass@host:port/vhost\n", len(urls))
+		return exitUsage
+	}
+	if *timeout <= 0 {
+		fmt.Fprintf(stderr, "warren probe: -timeout must be positive, got %v\n", *timeout)
+		return exitUsage
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	r := probe(ctx, fs.Arg(0))
+	r := probe(ctx, urls[0])
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -90,7 +110,7 @@ func probe(ctx context.Context, rawURL string) *probeReport {
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
-		return r.fail(err, exitPermanent)
+		return r.fail(err, exitCode(err))
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -105,10 +125,7 @@ func probe(ctx context.Context, rawURL string) *probeReport {
 	}}); err != nil {
 		return r.fail(err, exitTransient)
 	}
-	if err := sup.WaitReady(ctx); err != nil {
-		if cause := sup.Err(); cause != nil {
-			err = cause
-		}
+	if err := waitReady(ctx, sup, rawURL); err != nil {
 		return r.fail(err, exitCode(err))
 	}
 	r.Connect = time.Since(begin)
@@ -177,30 +194,76 @@ func (r *probeReport) describe(c *amqp.Connection) {
 	}
 }
 
+// fail records err, in the operator's words, as the probe's verdict.
 func (r *probeReport) fail(err error, exit int) *probeReport {
+	err = probeCause(err)
 	r.exit = exit
 	r.Error = err.Error() // warren's errors carry redacted URLs only
 	switch exit {
 	case exitPermanent:
 		r.Class = "permanent"
-		r.Verdict = "unhealthy: permanent failure, retrying will not help (" + reason(err) + ")"
+		r.Verdict = "unhealthy: " + operatorWords(err) + " (permanent: retrying will not help)"
 	default:
 		r.Class = "transient"
-		r.Verdict = "unhealthy: transient failure, may recover (" + reason(err) + ")"
+		r.Verdict = "unhealthy: " + operatorWords(err) + " (transient: may recover)"
 	}
 	return r
 }
 
-func reason(err error) string {
-	_, why := reconnect.Classify(err)
-	return why
-}
-
+// exitCode says whether err is worth probing again later.
 func exitCode(err error) int {
-	if reconnect.IsPermanent(err) {
+	switch {
+	case errors.Is(err, conn.ErrInvalidOptions), errors.Is(err, errNotAMQP):
+		return exitPermanent
+	case errors.Is(err, errNoGreeting):
+		return exitTransient
+	case reconnect.IsPermanent(err):
 		return exitPermanent
 	}
 	return exitTransient
+}
+
+// waitReady waits for the supervisor's first connection, and finds out what
+// the port speaks when that takes longer than greetWait or fails the way a
+// port that is not AMQP fails, so that the management port is reported in a
+// few seconds as such instead of as "connection lost (501)" when the probe's
+// timeout ends.
+func waitReady(ctx context.Context, sup *conn.Supervisor, rawURL string) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan error, 1)
+	go func() { ready <- sup.WaitReady(wctx) }()
+	failure := func(err error) error {
+		if cause := sup.Err(); cause != nil {
+			err = cause
+		}
+		return err
+	}
+	timer := time.NewTimer(greetWait)
+	defer timer.Stop()
+	select {
+	case err := <-ready:
+		if err == nil {
+			return nil
+		}
+		err = failure(err)
+		if _, reason := reconnect.Classify(err); strings.Contains(reason, "(50") || strings.Contains(reason, "EOF") {
+			if serr := sniff(ctx, rawURL); serr != nil {
+				return serr
+			}
+		}
+		return err
+	case <-timer.C:
+	}
+	if serr := sniff(ctx, rawURL); serr != nil {
+		cancel()
+		<-ready
+		return serr
+	}
+	if err := <-ready; err != nil {
+		return failure(err)
+	}
+	return nil
 }
 
 func timeoutOf(ctx context.Context) time.Duration {

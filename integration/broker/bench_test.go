@@ -24,7 +24,7 @@ func BenchmarkLocalNode(b *testing.B) {
 			for range b.N {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*bootTimeout)
 				start := time.Now()
-				n, err := startLocal(ctx, filepath.Dir(env.ServerPath), env.EpmdPath, bc.mgmt)
+				n, err := startLocal(ctx, filepath.Dir(env.ServerPath), env.EpmdPath, Options{Management: bc.mgmt})
 				if err != nil {
 					cancel()
 					b.Fatal(err)

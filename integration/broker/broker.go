@@ -34,6 +34,9 @@ type Broker struct {
 	// MgmtURL is the base URL of the management HTTP API, with credentials,
 	// or "" when no management API is known.
 	MgmtURL string
+	// TLSURL is the amqps:// URL of the TLS listener FindWith added when
+	// asked (Options.TLS), with the same credentials as URL, else "".
+	TLSURL string
 	// Node is the Erlang node name of the broker when known (the node Find
 	// started, or RABBITMQ_NODENAME), else "".
 	Node string

@@ -19,6 +19,11 @@ type Options struct {
 	// from a local rabbitmq-server, so Broker.MgmtURL is set. It adds about
 	// 2 s to the node's boot and 5 s to its stop. Defaults to false.
 	Management bool
+	// TLS, when set, adds a TLS listener to a node started from a local
+	// rabbitmq-server, so Broker.TLSURL is set; on the other paths FindWith
+	// fails with an error wrapping ErrUnsupported. Defaults to nil: only the
+	// tests of TLS pay for it.
+	TLS *TLSFiles
 	// Image is the container image run when a Docker engine answers.
 	// Defaults to "rabbitmq:3.13-management".
 	Image string
@@ -52,6 +57,13 @@ func FindWith(ctx context.Context, logf func(format string, args ...any), opts O
 	p, err := choose(env)
 	if err != nil {
 		return nil, err
+	}
+	if opts.TLS != nil {
+		// Only a node warren starts can be given the test's certificates.
+		if env.ServerPath == "" {
+			return nil, fmt.Errorf("broker: a TLS listener needs a local rabbitmq-server (%s): %w", env.ServerWhy, ErrUnsupported)
+		}
+		return fromLocal(ctx, env, opts, logf)
 	}
 	switch p.Source {
 	case SourceURL:
@@ -201,7 +213,7 @@ func fromDocker(ctx context.Context, opts Options, logf func(string, ...any)) (*
 func fromLocal(ctx context.Context, env environment, opts Options, logf func(string, ...any)) (*Broker, error) {
 	swept := sweepStale()
 	start := time.Now()
-	n, err := startLocal(ctx, filepath.Dir(env.ServerPath), env.EpmdPath, opts.Management)
+	n, err := startLocal(ctx, filepath.Dir(env.ServerPath), env.EpmdPath, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +227,10 @@ func fromLocal(ctx context.Context, env environment, opts Options, logf func(str
 			return nil, errors.Join(err, n.close(context.WithoutCancel(ctx)))
 		}
 		mgmt = "management API " + redact(b.MgmtURL)
+	}
+	if opts.TLS != nil {
+		b.TLSURL = n.tlsURL()
+		mgmt += "; TLS on " + amqpAddr(b.TLSURL)
 	}
 	logf("broker: using local rabbitmq-server node %s on %s (started in %.1fs; %s; epmd on 127.0.0.1:%d; data in %s%s)",
 		n.name, b.Addr(), time.Since(start).Seconds(), mgmt, n.epmdPort, n.dir, sweptText(swept))

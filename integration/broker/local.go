@@ -65,7 +65,10 @@ type localNode struct {
 	// cluster share one, so they (and rabbitmqctl) can reach each other.
 	cookie string
 
-	amqpPort, distPort, epmdPort, mgmtPort int
+	// tls, when set, adds a TLS listener on tlsPort.
+	tls *TLSFiles
+
+	amqpPort, distPort, epmdPort, mgmtPort, tlsPort int
 
 	env []string
 
@@ -82,7 +85,7 @@ type localNode struct {
 // startLocal creates the node's directory and boots it, retrying with fresh
 // ports when one was taken. On error nothing it started is left running and
 // the directory is removed.
-func startLocal(ctx context.Context, scripts, epmdBin string, mgmt bool) (*localNode, error) {
+func startLocal(ctx context.Context, scripts, epmdBin string, opts Options) (*localNode, error) {
 	dir, err := os.MkdirTemp("", nodeDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("broker: creating node directory: %w", err)
@@ -92,7 +95,8 @@ func startLocal(ctx context.Context, scripts, epmdBin string, mgmt bool) (*local
 		epmdBin: epmdBin,
 		dir:     dir,
 		name:    "warren-test-" + randomHex(4) + "@localhost",
-		mgmt:    mgmt,
+		mgmt:    opts.Management,
+		tls:     opts.TLS,
 		life:    make(chan struct{}, 1), // empty: held by startLocal until booted
 	}
 	n.dirLock, err = lockDir(dir)
@@ -132,13 +136,21 @@ func (n *localNode) attemptBoot(ctx context.Context) error {
 	if n.mgmt {
 		count++
 	}
+	if n.tls != nil {
+		count++
+	}
 	ports, err := freePorts(count)
 	if err != nil {
 		return err
 	}
 	n.amqpPort, n.distPort, n.epmdPort = ports[0], ports[1], ports[2]
+	next := 3
 	if n.mgmt {
-		n.mgmtPort = ports[3]
+		n.mgmtPort = ports[next]
+		next++
+	}
+	if n.tls != nil {
+		n.tlsPort = ports[next]
 	}
 	// A failed attempt may have left a half-initialised database.
 	for _, sub := range []string{"mnesia", "log"} {
@@ -157,13 +169,10 @@ func (n *localNode) attemptBoot(ctx context.Context) error {
 }
 
 func (n *localNode) writeStaticFiles() error {
-	plugins := "[]."
+	plugins := n.plugins()
 	cookie := n.cookie
 	if cookie == "" {
 		cookie = randomHex(16)
-	}
-	if n.mgmt {
-		plugins = "[rabbitmq_management]."
 	}
 	files := []struct {
 		name string
@@ -198,6 +207,7 @@ func (n *localNode) config() string {
 		// default 5 s would make tests wait for it.
 		b.WriteString("collect_statistics_interval = 1000\n")
 	}
+	b.WriteString(n.tlsConfig())
 	return b.String()
 }
 
@@ -387,6 +397,9 @@ func (n *localNode) bootServer(ctx context.Context) error {
 	}
 	if err == nil {
 		err = checkPort(ctx, "127.0.0.1:"+strconv.Itoa(n.amqpPort))
+	}
+	if err == nil && n.tls != nil {
+		err = checkPort(ctx, "127.0.0.1:"+strconv.Itoa(n.tlsPort))
 	}
 	if err == nil {
 		return nil

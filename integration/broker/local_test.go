@@ -55,7 +55,7 @@ func TestStartLocalFailureCleansUp(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
 			defer cancel()
-			n, err := startLocal(ctx, scripts, epmd, false)
+			n, err := startLocal(ctx, scripts, epmd, Options{})
 			if n != nil || !errors.Is(err, ErrBootFailed) {
 				t.Fatalf("startLocal = %v, %v; want ErrBootFailed", n, err)
 			}

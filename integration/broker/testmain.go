@@ -39,6 +39,13 @@ func MainWith(m *testing.M, opts Options) {
 	os.Exit(runMain(m, opts))
 }
 
+// RunWith is MainWith that returns the exit code instead of exiting, for a
+// TestMain that has something of its own to clean up afterwards (the
+// certificate files of Options.TLS).
+func RunWith(m *testing.M, opts Options) int {
+	return runMain(m, opts)
+}
+
 // Shared returns the broker Main found. It fails the test if the test
 // binary's TestMain did not call Main.
 func Shared(t testing.TB) *Broker {
