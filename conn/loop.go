@@ -262,6 +262,11 @@ func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 		s.hooksDown(ss.ran, ErrClosed)
 	}
 	s.clearBlocked()
+	// The goroutines lent to publishers and consumers end with the
+	// connection; wait for them, bounded.
+	wctx, cancel := context.WithTimeout(ctx, s.opts.CloseTimeout)
+	_ = s.work.Wait(wctx)
+	cancel()
 	return errors.Join(errs...)
 }
 

@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,6 +9,52 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
+
+func TestConfirmationWait(t *testing.T) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name    string
+		settled bool
+		ctx     context.Context
+		want    error
+	}{
+		{"settled before ctx ends", true, context.Background(), ErrNacked},
+		{"settled wins over an ended ctx", true, done, ErrNacked},
+		{"ctx ends first", false, done, context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Publisher{window: make(chan struct{}, 1)}
+			p.window <- struct{}{}
+			c := &Confirmation{p: p, done: make(chan struct{})}
+			p.led.push(c)
+			if tc.settled {
+				p.retireLocked(c, ErrNacked)
+				p.retireLocked(c, nil) // a second outcome is ignored
+				if p.led.len() != 0 {
+					t.Error("retire left the message in the ledger")
+				}
+				if len(p.window) != 0 {
+					t.Error("settle did not free the window slot")
+				}
+			}
+			if err := c.Wait(tc.ctx); !errors.Is(err, tc.want) {
+				t.Errorf("Wait = %v, want %v", err, tc.want)
+			}
+			select {
+			case <-c.Done():
+				if !tc.settled {
+					t.Error("Done closed without settle")
+				}
+			default:
+				if tc.settled {
+					t.Error("Done open after settle")
+				}
+			}
+		})
+	}
+}
 
 func TestPublisherErrors(t *testing.T) {
 	many := make([]string, pubMaxListedIDs+5)
