@@ -179,6 +179,11 @@ func (p *Publisher) write(pc *pubChannel) {
 				break
 			}
 			for i, c := range batch {
+				if !c.taker.CompareAndSwap(pc, pubWrote) {
+					p.skip(pc, batch[i+1:])
+					continue
+				}
+				c.written.Store(true)
 				// Counted before the write: the confirm may be counted
 				// before Publish returns.
 				p.s.ctr.published.Add(1)
@@ -219,10 +224,11 @@ func (p *Publisher) takeWritableLocked(pc *pubChannel, batch []*Confirmation) []
 			p.retireLocked(c, fmt.Errorf("warren: publisher %s: %w", p.opts.Name, err))
 			continue
 		}
-		if c.written {
+		if c.written.Load() {
 			republished++
 		}
-		c.pc, c.tag, c.written = pc, tag, true
+		c.pc, c.tag = pc, tag
+		c.taker.Store(pc)
 		tag++
 		p.led.sent++
 		batch = append(batch, c)
@@ -232,6 +238,18 @@ func (p *Publisher) takeWritableLocked(pc *pubChannel, batch []*Confirmation) []
 		p.s.emit(Event{Kind: EventPublisherRepublished, Attempt: republished})
 	}
 	return batch
+}
+
+// skip gives the tag of a message of the batch that expired before its
+// write to the rest of the batch: the channel numbers only what is written.
+func (p *Publisher) skip(pc *pubChannel, rest []*Confirmation) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range rest {
+		if c.pc == pc {
+			c.tag--
+		}
+	}
 }
 
 // unwrite gives the last n messages written on pc back to the writer of the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -24,12 +25,17 @@ type Confirmation struct {
 	size     int // upper bound of its encoded properties
 	done     chan struct{}
 	err      error // written once, before done is closed
+	// taker is the channel whose writer took the message and has not
+	// written it yet, pubWrote once it starts the write, or nil. The writer
+	// and expire race for it with a compare-and-swap: a message expires
+	// before its write or is written, never both.
+	taker   atomic.Pointer[pubChannel]
+	written atomic.Bool // written to a channel at least once
 
 	// Guarded by p.mu.
 	seq        uint64      // publish order; the ledger's key
 	pc         *pubChannel // the live channel it was written on, or nil
 	tag        uint64      // its delivery tag on pc
-	written    bool        // written to a channel at least once
 	suspect    bool        // in flight when a channel died of a broker error
 	deaths     int         // such deaths it lived through
 	settled    bool
@@ -157,13 +163,16 @@ func (p *Publisher) retireLocked(c *Confirmation, err error) {
 	}
 }
 
-// expire fails a message whose context ended before it was written, or while
-// it waited to be written again; a message the broker has is left to its
-// confirm.
+// pubWrote marks a message whose write has started.
+var pubWrote = new(pubChannel)
+
+// expire fails a message whose context ended before it was written, even if
+// a writer has taken it, or while it waited to be written again; a message
+// the broker has is left to its confirm.
 func (p *Publisher) expire(c *Confirmation) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c.pc == nil {
+	if c.pc == nil || c.taker.CompareAndSwap(c.pc, nil) {
 		p.retireLocked(c, pubExpired(c))
 	}
 }
@@ -287,7 +296,7 @@ func pubConfirmLost(reason error) error {
 // pubExpired is the error of a message whose context ended before it could
 // be (re)published.
 func pubExpired(c *Confirmation) error {
-	if c.written {
+	if c.written.Load() {
 		return pubConfirmLost(c.ctx.Err())
 	}
 	return c.ctx.Err()
