@@ -271,7 +271,6 @@ func (p *Publisher) unwrite(pc *pubChannel, n int) {
 // and, if only the channel died, reopens it.
 func (p *Publisher) read(pc *pubChannel) {
 	confirms, returns := pc.confirms, pc.returns
-	batch := make([]amqp.Confirmation, 0, cap(confirms))
 	for confirms != nil {
 		select {
 		case cf, ok := <-confirms:
@@ -279,22 +278,9 @@ func (p *Publisher) read(pc *pubChannel) {
 				confirms = nil
 				continue
 			}
-			// Take what else has arrived, to settle it under one lock.
-			batch = append(batch[:0], cf)
-			for more := true; more && len(batch) < cap(batch); {
-				select {
-				case cf, ok := <-confirms:
-					more = ok
-					if ok {
-						batch = append(batch, cf)
-					}
-				default:
-					more = false
-				}
-			}
 			// RabbitMQ sends a mandatory message's basic.return before its
 			// basic.ack, and amqp091-go hands the return over before it
-			// reads on, so any return for these messages is buffered by now.
+			// reads on, so any return for this message is buffered by now.
 			for more := returns != nil; more; {
 				select {
 				case r, ok := <-returns:
@@ -303,8 +289,9 @@ func (p *Publisher) read(pc *pubChannel) {
 					more = false
 				}
 			}
-			p.confirm(pc, batch)
-			pc.kick()
+			if p.confirm(pc, cf) {
+				pc.kick() // a suspect was alone in flight: write on
+			}
 		case r, ok := <-returns:
 			if !ok {
 				returns = nil
@@ -333,45 +320,40 @@ func (p *Publisher) read(pc *pubChannel) {
 // noteReturn records a basic.return by the sequence header the publisher
 // stamped, which it removes: the caller never set it. It reports true.
 func (pc *pubChannel) noteReturn(r amqp.Return) bool {
-	seq, ok := r.Headers[pubSeqHeader].(int64)
-	if !ok {
-		return true // not one of ours
+	if seq, ok := r.Headers[pubSeqHeader].(int64); ok {
+		delete(r.Headers, pubSeqHeader)
+		if len(r.Headers) == 0 {
+			r.Headers = nil
+		}
+		pc.returned[uint64(seq)] = r
 	}
-	delete(r.Headers, pubSeqHeader)
-	if len(r.Headers) == 0 {
-		r.Headers = nil
-	}
-	pc.returned[uint64(seq)] = r
 	return true
 }
 
-// confirm settles the messages a batch of confirms names.
-func (p *Publisher) confirm(pc *pubChannel, batch []amqp.Confirmation) {
+// confirm settles the message a confirm names, and reports whether it was
+// a suspect.
+func (p *Publisher) confirm(pc *pubChannel, cf amqp.Confirmation) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pc.over {
-		return // its messages went back to the ledger; they are written again
+	c := p.led.sentWith(cf.DeliveryTag)
+	if pc.over || c == nil {
+		return false // sent again on the next channel, or taken by Close
 	}
-	for _, cf := range batch {
-		c := p.led.sentWith(cf.DeliveryTag)
-		if c == nil {
-			continue // Close took it
-		}
-		r, returned := pc.returned[c.seq]
-		delete(pc.returned, c.seq)
-		switch {
-		case !cf.Ack:
-			p.s.ctr.nacked.Add(1)
-			p.retireLocked(c, ErrNacked)
-		case returned:
-			p.s.ctr.confirmed.Add(1)
-			p.s.ctr.returned.Add(1)
-			p.retireLocked(c, &ReturnedError{Return: r})
-		default:
-			p.s.ctr.confirmed.Add(1)
-			p.retireLocked(c, nil)
-		}
+	r, returned := pc.returned[c.seq]
+	delete(pc.returned, c.seq)
+	switch {
+	case !cf.Ack:
+		p.s.ctr.nacked.Add(1)
+		p.retireLocked(c, ErrNacked)
+	case returned:
+		p.s.ctr.confirmed.Add(1)
+		p.s.ctr.returned.Add(1)
+		p.retireLocked(c, &ReturnedError{Return: r})
+	default:
+		p.s.ctr.confirmed.Add(1)
+		p.retireLocked(c, nil)
 	}
+	return c.suspect
 }
 
 // reopen opens a new channel on the connection of old, which the broker

@@ -135,14 +135,19 @@ func TestPublisherNeverPublishesOutsideConfirmMode(t *testing.T) {
 		}
 	}
 }
+
+// pubFakeMissingExchange closes the channel on a publish to "missing", as
+// RabbitMQ does for an exchange that does not exist, and acks the others.
+func pubFakeMissingExchange(m pubFakeMsg) pubFakeAction {
+	if m.Exchange == "missing" {
+		return pubFakeCloseChannel
+	}
+	return pubFakeAck
+}
+
 func TestPublisherReopensChannelClosedByBroker(t *testing.T) {
 	b := startPubFakeBroker(t)
-	b.setDecide(func(m pubFakeMsg) pubFakeAction {
-		if m.Exchange == "missing" {
-			return pubFakeCloseChannel
-		}
-		return pubFakeAck
-	})
+	b.setDecide(pubFakeMissingExchange)
 	s, p := startPubTest(t, b, PublisherOptions{})
 	ctx := pubTestCtx(t)
 	err := p.Publish(ctx, "missing", "k", pubBody("bad"))
@@ -309,12 +314,7 @@ func TestPublisherIsolatesTheMessageThatClosesTheChannel(t *testing.T) {
 // while the connection lives, or the supervisor stays Ready with no channel.
 func TestPublisherReopenNeverGivesUpOnALiveConnection(t *testing.T) {
 	b := startPubFakeBroker(t)
-	b.setDecide(func(m pubFakeMsg) pubFakeAction {
-		if m.Exchange == "missing" {
-			return pubFakeCloseChannel
-		}
-		return pubFakeAck
-	})
+	b.setDecide(pubFakeMissingExchange)
 	policy := fastPolicy()
 	policy.MaxAttempts = 2
 	s, p := startPubTestWith(t, b, Options{Reconnect: policy}, PublisherOptions{})

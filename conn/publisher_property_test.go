@@ -75,9 +75,13 @@ func (c *pubPropCounts) add(f func(c *pubPropCounts)) {
 // mandatory message; no innocent message fails; no connection is lost but
 // those the test killed; duplicates at most a window per kill or channel
 // close. Every failure names the seed; -seed N or WARREN_PUB_SEED=N replays
-// one run.
+// one run, and WARREN_PUB_RUNS=N runs N seeds.
 func TestPublisherProperty(t *testing.T) {
-	seeds := make([]int64, pubPropRuns)
+	runs := pubPropRuns
+	if n, err := strconv.Atoi(os.Getenv("WARREN_PUB_RUNS")); err == nil && n > 0 {
+		runs = n // a longer hunt
+	}
+	seeds := make([]int64, runs)
 	base := time.Now().UnixNano()
 	for i := range seeds {
 		seeds[i] = base + int64(i)

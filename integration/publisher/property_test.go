@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +78,7 @@ func runRealProperty(t *testing.T, b *broker.Broker, seed int64) {
 	m := newMgmt(t, b)
 	raw := rawConn(t, b)
 	queue := declareQueue(t, raw, nil)
-	bodies := countBodies(t, raw, queue)
+	bodies := countQueueBy(t, raw, queue, func(d amqp.Delivery) string { return string(d.Body) })
 	s := start(t, conn.Options{URLs: []string{b.URLWith(user, pass, "/")}, ConnectionName: t.Name()})
 	p := newPublisher(t, s, conn.PublisherOptions{MaxInFlight: realPropWindow, Mandatory: true})
 	ctx := testCtx(t, 3*time.Minute)
@@ -215,76 +214,9 @@ func runRealProperty(t *testing.T, b *broker.Broker, seed int64) {
 		seed, counts, realKindNames, styles, kills, outcomes, dups, st.Republished, st.ConnectionsLost)
 }
 
-// bodyCounter consumes a queue on the raw connection and counts bodies.
-type bodyCounter struct {
-	mu   sync.Mutex
-	seen map[string]int
-	wake chan struct{}
-}
-
-func countBodies(t *testing.T, c *amqp.Connection, queue string) *bodyCounter {
-	t.Helper()
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deliveries, err := ch.Consume(queue, "", true, false, false, false, nil)
-	if err != nil {
-		t.Fatalf("consume: %v", err)
-	}
-	k := &bodyCounter{seen: map[string]int{}, wake: make(chan struct{}, 1)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for d := range deliveries {
-			k.mu.Lock()
-			k.seen[string(d.Body)]++
-			k.mu.Unlock()
-			select {
-			case k.wake <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ch.Close()
-		<-done
-	})
-	return k
-}
-
-// waitAll waits until every body has arrived, or nothing new has for
-// quiet, and returns those still missing.
-func (k *bodyCounter) waitAll(bodies []string, quiet time.Duration) []string {
-	timer := time.NewTimer(quiet)
-	defer timer.Stop()
-	for {
-		var missing []string
-		k.mu.Lock()
-		for _, b := range bodies {
-			if k.seen[b] == 0 {
-				missing = append(missing, b)
-			}
-		}
-		k.mu.Unlock()
-		if len(missing) == 0 {
-			return nil
-		}
-		select {
-		case <-k.wake:
-			if !timer.Stop() {
-				<-timer.C
-			}
-			timer.Reset(quiet)
-		case <-timer.C:
-			return missing
-		}
-	}
-}
-
 // duplicatesAndStrays counts deliveries beyond the first of each routed
 // body, and deliveries of bodies that were not routed.
-func (k *bodyCounter) duplicatesAndStrays(routed []string) (dups, strays int) {
+func (k *counter) duplicatesAndStrays(routed []string) (dups, strays int) {
 	want := make(map[string]bool, len(routed))
 	for _, b := range routed {
 		want[b] = true
