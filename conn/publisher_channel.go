@@ -191,7 +191,7 @@ func (p *Publisher) write(pc *pubChannel) {
 					// The channel or its connection is dying; the reader
 					// retires it.
 					p.s.ctr.published.Add(^uint64(0))
-					p.unwrite(pc, len(batch)-i)
+					p.unwrite(pc, batch[i:])
 					return
 				}
 			}
@@ -252,17 +252,16 @@ func (p *Publisher) skip(pc *pubChannel, rest []*Confirmation) {
 	}
 }
 
-// unwrite gives the last n messages written on pc back to the writer of the
-// next channel: their write failed.
-func (p *Publisher) unwrite(pc *pubChannel, n int) {
+// unwrite gives the messages of a batch whose write failed back to the
+// writer of the next channel; they are the last ones written on pc.
+func (p *Publisher) unwrite(pc *pubChannel, rest []*Confirmation) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pc.over {
-		return // retired already, with them
-	}
-	for k := 0; k < n && p.led.sent > 0; k++ {
-		p.led.sent--
-		p.led.at(p.led.sent).pc = nil
+	for k := len(rest) - 1; k >= 0; k-- {
+		if c := rest[k]; c.pc == pc && !pc.over {
+			c.pc = nil
+			p.led.sent--
+		}
 	}
 }
 

@@ -145,6 +145,7 @@ func (p *Publisher) retireLocked(c *Confirmation, err error) {
 		return
 	}
 	c.settled, c.pc = true, nil
+	c.taker.Store(nil) // a writer that took it and has not written it skips it
 	p.led.remove(c)
 	if c.stopExpiry != nil {
 		c.stopExpiry()
