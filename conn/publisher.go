@@ -212,7 +212,7 @@ func (p *Publisher) Publish(ctx context.Context, exchange, key string, msg amqp.
 // 255 bytes, a header value AMQP cannot carry, an Expiration that is not a
 // number of milliseconds, properties larger than the connection's frame
 // size, or a UserId other than the connection's user (the broker refuses
-// it). An empty msg.MessageId is filled in with an id unique to this
+// it; impersonation, RabbitMQ's impersonator tag, is not supported). An empty msg.MessageId is filled in with an id unique to this
 // publisher. The caller's Headers table is never modified.
 //
 // ctx keeps bounding the message after PublishAsync returns: if its channel
