@@ -95,3 +95,45 @@ func TestPublisherErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestLedger: messages stay in sequence order through removals at the
+// front, in the middle and at the back, the written prefix shrinks with
+// them, and a confirm finds its message by tag only within that prefix.
+func TestLedger(t *testing.T) {
+	pc := &pubChannel{}
+	var l ledger
+	var cs []*Confirmation
+	for i := 0; i < 10; i++ {
+		c := &Confirmation{}
+		l.push(c)
+		cs = append(cs, c)
+	}
+	for i, c := range cs[:6] { // written on pc with tags 1..6
+		c.pc, c.tag = pc, uint64(i+1)
+	}
+	l.sent = 6
+	for _, i := range []int{0, 3, 9, 7} {
+		l.remove(cs[i])
+	}
+	l.remove(cs[3]) // twice: ignored
+	var seqs []uint64
+	for _, c := range l.all() {
+		seqs = append(seqs, c.seq)
+	}
+	if got := fmt.Sprint(seqs); got != "[2 3 5 6 7 9]" || l.sent != 4 {
+		t.Fatalf("ledger %s with %d sent, want [2 3 5 6 7 9] with 4", got, l.sent)
+	}
+	for tag, want := range map[uint64]*Confirmation{2: cs[1], 5: cs[4], 6: cs[5], 1: nil, 4: nil, 7: nil} {
+		if got := l.sentWith(tag); got != want {
+			t.Errorf("sentWith(%d) = %p, want %p", tag, got, want)
+		}
+	}
+	for i := 0; i < 100; i++ { // compaction keeps the order
+		c := &Confirmation{}
+		l.push(c)
+		l.remove(l.at(0))
+	}
+	if l.len() != 6 || l.at(0).seq != 105 || l.at(5).seq != 110 {
+		t.Errorf("after 100 pushes and pops: %d messages, seq %d..%d", l.len(), l.at(0).seq, l.at(l.len()-1).seq)
+	}
+}
