@@ -24,7 +24,7 @@ var pubSeed = flag.Int64("seed", 0, "replay TestPublisherProperty with this seed
 const (
 	// pubPropRuns and pubPropOps size the property test: it must stay well
 	// under a minute under -race on a loaded 2-core machine.
-	pubPropRuns = 24
+	pubPropRuns = 16
 	pubPropOps  = 160
 	// pubPropStuck bounds how long a run may wait for messages to settle.
 	pubPropStuck = 20 * time.Second
