@@ -180,7 +180,7 @@ func (p *Publisher) write(pc *pubChannel) {
 			}
 			for i, c := range batch {
 				if !c.taker.CompareAndSwap(pc, pubWrote) {
-					p.skip(pc, batch[i+1:])
+					p.giveBack(pc, batch[i+1:], false)
 					continue
 				}
 				c.written.Store(true)
@@ -191,7 +191,7 @@ func (p *Publisher) write(pc *pubChannel) {
 					// The channel or its connection is dying; the reader
 					// retires it.
 					p.s.ctr.published.Add(^uint64(0))
-					p.unwrite(pc, batch[i:])
+					p.giveBack(pc, batch[i:], true)
 					return
 				}
 			}
@@ -240,27 +240,21 @@ func (p *Publisher) takeWritableLocked(pc *pubChannel, batch []*Confirmation) []
 	return batch
 }
 
-// skip gives the tag of a message of the batch that expired before its
-// write to the rest of the batch: the channel numbers only what is written.
-func (p *Publisher) skip(pc *pubChannel, rest []*Confirmation) {
+// giveBack corrects the rest of a batch after one of its messages was not
+// written: after an expiry the rest take one tag less (the channel numbers
+// only what it is sent); after a failed write (failed) they go back to the
+// writer of the next channel, as the last ones written on pc.
+func (p *Publisher) giveBack(pc *pubChannel, rest []*Confirmation, failed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range rest {
-		if c.pc == pc {
-			c.tag--
-		}
-	}
-}
-
-// unwrite gives the messages of a batch whose write failed back to the
-// writer of the next channel; they are the last ones written on pc.
-func (p *Publisher) unwrite(pc *pubChannel, rest []*Confirmation) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k := len(rest) - 1; k >= 0; k-- {
-		if c := rest[k]; c.pc == pc && !pc.over {
+		switch {
+		case c.pc != pc || pc.over:
+		case failed:
 			c.pc = nil
 			p.led.sent--
+		default:
+			c.tag--
 		}
 	}
 }

@@ -17,7 +17,6 @@ import (
 // ErrInvalidMessage, the channel error the message caused, or its context's
 // error).
 type Confirmation struct {
-	p        *Publisher
 	ctx      context.Context // bounds the message's life, republications included
 	exchange string
 	key      string
