@@ -38,16 +38,17 @@ const (
 	pubUnroutable                // returned then acked: *ReturnedError when mandatory
 	pubNacked                    // nacked: ErrNacked
 	pubPoison                    // the broker closes the channel (406): fails alone with it
+	pubExpiring                  // its context ends a few operations later: nil, or its context's error
 	pubOversize                  // a field over 255 bytes: ErrInvalidMessage at once
 	pubForged                    // a user_id not the connection's: ErrInvalidMessage at once
 	pubBadHeader                 // a header value AMQP cannot carry: ErrInvalidMessage at once
 	pubKinds
 )
 
-var pubKindNames = [pubKinds]string{"routed", "unroutable", "nacked", "poison", "oversize field", "forged user_id", "bad header"}
+var pubKindNames = [pubKinds]string{"routed", "unroutable", "nacked", "poison", "expiring", "oversize field", "forged user_id", "bad header"}
 
 // pubKindWeights is how often each kind is published, out of their sum.
-var pubKindWeights = [pubKinds]int{55, 15, 5, 4, 8, 5, 8}
+var pubKindWeights = [pubKinds]int{50, 15, 5, 4, 8, 8, 5, 8}
 
 // pubPropCounts counts what the runs exercised, for the closing table.
 type pubPropCounts struct {
@@ -203,12 +204,24 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 		}
 	}
 	killed := map[int]bool{}
+	expiries := map[int][]context.CancelFunc{} // by the operation that ends them
+	defer func() {
+		for _, cs := range expiries {
+			for _, cancel := range cs {
+				cancel()
+			}
+		}
+	}()
 	dupIDs := []string{"order-1", "order-2", "order-3"}
 	var total int
 	for k := range pubKindWeights {
 		total += pubKindWeights[k]
 	}
 	for op := 0; op < pubPropOps; op++ {
+		for _, cancel := range expiries[op] {
+			cancel()
+		}
+		delete(expiries, op)
 		switch r := rng.Intn(100); {
 		case r < 72:
 			if !settleSome(window) {
@@ -237,7 +250,14 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 			if kind == pubOversize && rng.Intn(4) == 0 {
 				key = strings.Repeat("k", 256)
 			}
-			c, err := p.PublishAsync(ctx, "", key, msg)
+			mctx := ctx
+			if kind == pubExpiring {
+				var cancel context.CancelFunc
+				mctx, cancel = context.WithCancel(ctx)
+				at := op + 1 + rng.Intn(8)
+				expiries[at] = append(expiries[at], cancel)
+			}
+			c, err := p.PublishAsync(mctx, "", key, msg)
 			counts.add(func(c *pubPropCounts) { c.kinds[kind]++; c.idStyles[style]++ })
 			if kind >= pubOversize {
 				if !errors.Is(err, ErrInvalidMessage) {
@@ -283,6 +303,11 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 		}
 	}
 
+	for _, cs := range expiries {
+		for _, cancel := range cs {
+			cancel()
+		}
+	}
 	// Close: after every message settled, or cut short with acks held.
 	cut := rng.Intn(3) == 0
 	bySup := rng.Intn(2) == 0
@@ -405,6 +430,20 @@ func pubPropCheck(fail func(string, ...any), b *pubFakeBroker, m *pubPropMsg, er
 		fail("%s settled nil, but the broker never acked it", name)
 	case returned != (m.kind == pubUnroutable && mandatory):
 		fail("%s = %v: returned must mean unroutable and mandatory", name, err)
+	case m.kind == pubExpiring:
+		// Its context's error alone says it was never written: the broker
+		// must not have it. Written once, it fails with ErrConfirmLost.
+		if err != nil && !errors.Is(err, context.Canceled) {
+			fail("%s = %v, want nil or its context's error", name, err)
+		}
+		if err != nil && !errors.Is(err, ErrConfirmLost) {
+			for _, fm := range b.messages() {
+				if fm.Body == m.body {
+					fail("%s = %v, but the broker got it", name, err)
+					break
+				}
+			}
+		}
 	case m.kind == pubRouted || (m.kind == pubUnroutable && !mandatory):
 		if err != nil {
 			fail("innocent %s failed: %v", name, err)
@@ -428,6 +467,10 @@ func pubOutcome(err error) string {
 		return "ErrNacked"
 	case errors.Is(err, ErrUnconfirmed):
 		return "ErrUnconfirmed (Close cut short)"
+	case errors.Is(err, ErrConfirmLost):
+		return "ErrConfirmLost (its context ended)"
+	case errors.Is(err, context.Canceled):
+		return "context.Canceled (never written)"
 	case errors.As(err, &ae):
 		return fmt.Sprintf("channel error %d", ae.Code)
 	}
