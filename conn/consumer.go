@@ -70,7 +70,7 @@ type Consumer struct {
 	// sched and announce. A channel rather than a mutex, so that Close can
 	// give up waiting for an attempt stuck on the broker when its ctx ends.
 	attempting chan struct{}
-	sched     *reconnect.Schedule
+	sched      *reconnect.Schedule
 	// announce: the next subscription is a comeback, after an earlier
 	// subscription or a reported failure, and gets an event.
 	announce bool
@@ -129,15 +129,15 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 		return nil, fmt.Errorf("warren: consume: %w", err)
 	}
 	c := &Consumer{
-		s:       s,
-		q:       q,
-		h:       h,
-		opts:    opts,
-		slots:   make(chan struct{}, opts.Concurrency),
-		wake:    make(chan struct{}, 1),
-		closes:  make(chan closeRequest, 1),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		s:          s,
+		q:          q,
+		h:          h,
+		opts:       opts,
+		slots:      make(chan struct{}, opts.Concurrency),
+		wake:       make(chan struct{}, 1),
+		closes:     make(chan closeRequest, 1),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 		workers:    newWorkGroup(),
 		sched:      sched,
 		attempting: make(chan struct{}, 1),

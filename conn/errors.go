@@ -31,6 +31,10 @@ var (
 	// ErrUnconfirmed is the error of a message still unsettled when its
 	// publisher closed; it is matched by the *UnconfirmedError Close returns.
 	ErrUnconfirmed = errors.New("warren: publisher closed before the broker confirmed the message")
+	// ErrInvalidMessage is the error of a message a Publisher refuses before
+	// writing it, because it cannot be encoded or the broker would refuse
+	// it; the error names the field.
+	ErrInvalidMessage = errors.New("warren: invalid message")
 
 	// ErrInvalidTopology wraps every problem DeclareTopology finds in a Topology.
 	ErrInvalidTopology = errors.New("warren: invalid topology")

@@ -3,96 +3,91 @@ package conn
 import (
 	"context"
 	"fmt"
-	"sort"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/reconnect"
 )
 
-// publisherChannel is one incarnation of a publisher's channel: opened in
-// confirm mode on one connection, it lives until the channel or the
-// connection dies. Delivery tags count per incarnation, so the
-// tag-to-message map (pending) lives here too. Two goroutines serve it:
-// the writer and the watcher.
-type publisherChannel struct {
-	ch      *amqp.Channel
-	conn    *amqp.Connection
-	gen     uint64          // the Up it belongs to
-	connCtx context.Context // ends when the connection is lost
-	ctx     context.Context // ends with the incarnation
-	cancel  context.CancelFunc
+// pubChannel is one incarnation of a publisher's channel: opened in confirm
+// mode on one connection, it lives until the channel or the connection dies.
+// Its delivery tags start at 1; which message has which tag is in the
+// ledger. Two goroutines serve it: the writer, and the reader of its
+// confirms and returns (amqp091-go drops a notification its listener does
+// not take within 5 s, while a write may block on TCP backpressure).
+type pubChannel struct {
+	ch       *amqp.Channel
+	conn     *amqp.Connection
+	connGone <-chan *amqp.Error // closed when conn shuts down
+	user     string             // the user conn authenticated as, "" if unknown
+	frameMax int
 
-	// amqp091-go drops a notification its listener does not take within
-	// 5 s. confirms and returns hold MaxInFlight each, more than can be
-	// outstanding, and the watcher drains them without blocking. returns is
-	// nil unless the publisher is Mandatory.
+	// confirms and returns hold MaxInFlight each, more than can be
+	// outstanding. returns is nil unless the publisher is Mandatory.
 	confirms chan amqp.Confirmation
 	returns  chan amqp.Return
 	closes   chan *amqp.Error
+	returned map[uint64]amqp.Return // by sequence; the reader's own
 
-	wake  chan struct{} // capacity 1: the queue has something
-	ended chan struct{} // closed once its messages are settled or carried over
-
-	// Guarded by Publisher.mu.
-	queue   publisherRing // accepted, not yet written, in publish order
-	pending publisherRing // written, awaiting their confirm, in tag order
-	over    bool
+	wake   chan struct{} // capacity 1: the writer has something to do
+	ctx    context.Context
+	cancel context.CancelFunc // ends ctx when the incarnation ends
+	over   bool               // guarded by Publisher.mu
 }
 
 // kick wakes the writer without blocking.
-func (pc *publisherChannel) kick() {
+func (pc *pubChannel) kick() {
 	select {
 	case pc.wake <- struct{}{}:
-	default: // a wake-up is pending; the writer drains the whole queue
+	default: // a wake-up is pending; the writer looks at the whole ledger
 	}
 }
 
-// up is the ready hook: it opens the channel on a new connection and
-// installs it, carrying over what the last channel left unconfirmed.
-func (p *Publisher) up(ctx context.Context, c *amqp.Connection) error {
-	p.upMu.Lock()
-	defer p.upMu.Unlock()
-	p.mu.Lock()
-	if p.shut {
-		p.mu.Unlock()
-		return nil
+// admits checks what only the connection can tell about c: that its
+// properties fit in a frame and that its UserId is the connection's user (the
+// broker closes the channel on any other).
+func (pc *pubChannel) admits(c *Confirmation) error {
+	if n := c.size + pubHeaderOverhead; pc.frameMax > 0 && n > pc.frameMax {
+		return pubInvalid("Headers", "make a content header of up to %d bytes, more than the frame size %d", n, pc.frameMax)
 	}
-	// A new Up fences off reopens still running on the old connection.
-	p.gen++
-	gen := p.gen
-	if p.connCancel != nil {
-		p.connCancel()
+	if u := c.msg.UserId; u != "" && pc.user != "" && u != pc.user {
+		return pubInvalid("UserId", "%q is not the connection's user %q", u, pc.user)
 	}
-	connCtx, cancel := context.WithCancel(p.ctx)
-	p.connCancel = cancel
-	old := p.cur
-	p.mu.Unlock()
-	if old != nil {
-		// The old channel died with its connection; wait for its watcher to
-		// move its unconfirmed messages to the retry queue, so that they go
-		// out first and in order.
-		select {
-		case <-old.ended:
-		case <-ctx.Done():
-			return ctx.Err()
+	return nil
+}
+
+// pubConnUser returns the user c authenticated as, if it did with a password.
+func pubConnUser(c *amqp.Connection) string {
+	for _, a := range c.Config.SASL {
+		switch a := a.(type) {
+		case *amqp.PlainAuth:
+			return a.Username
+		case *amqp.AMQPlainAuth:
+			return a.Username
 		}
 	}
-	if c.IsClosed() {
-		// A late Up (from AddHook) on a connection already replaced.
-		return fmt.Errorf("warren: publisher %s: %w", p.opts.Name, amqp.ErrClosed)
+	return ""
+}
+
+// up is the ready hook: it opens the channel on a new connection and
+// installs it. Ups never overlap (the supervisor runs them on its
+// goroutine).
+func (p *Publisher) up(_ context.Context, c *amqp.Connection) error {
+	if p.ctx.Err() != nil {
+		return nil // closed
 	}
-	pc, err := p.open(c, connCtx, gen)
+	pc, err := p.open(c, c.NotifyClose(make(chan *amqp.Error, 1)))
 	if err != nil {
 		return err
 	}
-	if !p.install(pc) {
-		_ = pc.ch.Close()
-	}
+	p.install(pc, false)
 	return nil
 }
 
 // open opens a channel on c and puts it in confirm mode; publishes are only
 // accepted once this has succeeded.
-func (p *Publisher) open(c *amqp.Connection, connCtx context.Context, gen uint64) (*publisherChannel, error) {
+func (p *Publisher) open(c *amqp.Connection, connGone <-chan *amqp.Error) (*pubChannel, error) {
 	ch, err := c.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("warren: publisher %s: open channel: %w", p.opts.Name, err)
@@ -102,101 +97,65 @@ func (p *Publisher) open(c *amqp.Connection, connCtx context.Context, gen uint64
 		_ = ch.Close()
 		return nil, fmt.Errorf("warren: publisher %s: confirm mode: %w", p.opts.Name, err)
 	}
-	pc := &publisherChannel{
-		ch:       ch,
-		conn:     c,
-		gen:      gen,
-		connCtx:  connCtx,
+	pc := &pubChannel{
+		ch: ch, conn: c, connGone: connGone, user: pubConnUser(c), frameMax: c.Config.FrameSize,
 		confirms: ch.NotifyPublish(make(chan amqp.Confirmation, p.opts.MaxInFlight)),
 		closes:   closes,
 		wake:     make(chan struct{}, 1),
-		ended:    make(chan struct{}),
-		queue:    newPublisherRing(p.opts.MaxInFlight),
-		pending:  newPublisherRing(p.opts.MaxInFlight),
 	}
 	if p.opts.Mandatory {
 		// Only mandatory messages come back: RabbitMQ does not support
 		// the immediate flag.
 		pc.returns = ch.NotifyReturn(make(chan amqp.Return, p.opts.MaxInFlight))
+		pc.returned = make(map[uint64]amqp.Return)
 	}
-	pc.ctx, pc.cancel = context.WithCancel(connCtx)
+	pc.ctx, pc.cancel = context.WithCancel(context.Background())
 	return pc, nil
 }
 
-// install makes pc the channel that accepts publishes, queues the messages
-// waiting for a channel ahead of any new one, and starts pc's goroutines. It
-// reports false, leaving pc unused, if the publisher is shut or a newer Up
-// has started.
-func (p *Publisher) install(pc *publisherChannel) bool {
+// install makes pc the channel that accepts publishes and starts its
+// goroutines. A channel still installed when Up opens pc belongs to a
+// connection that is gone: it is retired first, so that its messages go out
+// on pc, in order. pc is closed unused if the publisher is shut, if its
+// connection is gone, or if it was reopened and another channel was
+// installed meanwhile.
+func (p *Publisher) install(pc *pubChannel, reopened bool) {
 	p.mu.Lock()
-	if p.shut || pc.gen != p.gen {
+	if p.shut || pc.conn.IsClosed() || (reopened && p.cur != nil) {
 		p.mu.Unlock()
 		pc.cancel()
-		return false
+		p.goWork(func() { _ = pc.ch.Close() })
+		return
 	}
-	var expired []*Confirmation
-	republished := 0
-	for i, c := range p.retry {
-		p.retry[i] = nil
-		c.inRetry = false
-		if c.stopExpire != nil {
-			c.stopExpire()
-			c.stopExpire = nil
-		}
-		if c.ctx.Err() != nil {
-			expired = append(expired, c)
-			continue
-		}
-		if c.written {
-			republished++
-		}
-		pc.queue.push(c)
+	if old := p.cur; old != nil {
+		p.endLocked(old, amqp.ErrClosed)
 	}
-	p.retry = p.retry[:0]
-	p.inflight -= len(expired)
-	p.checkDrainedLocked()
-	queued := pc.queue.len()
 	p.cur = pc
 	close(p.installed)
-	p.startedLocked(2)
+	p.goWork(func() { p.read(pc) })
+	p.goWork(func() { p.write(pc) })
 	p.mu.Unlock()
-
-	go p.watch(pc)
-	go p.write(pc)
-	for _, c := range expired {
-		c.settle(pubExpiredError(c))
-	}
-	if queued > 0 {
-		pc.kick()
-	}
-	if republished > 0 {
-		p.s.ctr.republished.Add(uint64(republished))
-		p.s.emit(Event{Kind: EventPublisherRepublished, Attempt: republished})
-	}
-	return true
+	pc.kick()
 }
 
-// pubExpiredError is the error of a message whose own context ended before it
-// could be (re)published.
-func pubExpiredError(c *Confirmation) error {
-	if c.written {
-		return pubConfirmLost(c.ctx.Err())
-	}
-	return c.ctx.Err()
+// goWork runs f on a goroutine counted by the publisher and the supervisor,
+// whose Closes wait for it.
+func (p *Publisher) goWork(f func()) {
+	p.work.add()
+	p.s.work.Go(func() {
+		defer p.work.done()
+		f()
+	})
 }
 
-// writeBatch bounds how many messages the writer takes from the queue under
-// one lock.
+// writeBatch bounds how many messages the writer takes under one lock.
 const writeBatch = 64
 
 // write is pc's writer: the only goroutine that publishes on pc.ch, so the
-// delivery tags of the next writes are known before them and recorded before
+// delivery tags of its writes are known, and recorded in the ledger, before
 // their confirms can arrive.
-func (p *Publisher) write(pc *publisherChannel) {
-	defer p.exited()
+func (p *Publisher) write(pc *pubChannel) {
 	batch := make([]*Confirmation, 0, writeBatch)
-	before := make([]bool, 0, writeBatch) // each message's written flag before this write
-	var expired []*Confirmation
 	for {
 		select {
 		case <-pc.wake:
@@ -205,52 +164,34 @@ func (p *Publisher) write(pc *publisherChannel) {
 		}
 		for {
 			// A blocked broker stops reading the socket: a write now would
-			// stall until the alarm clears, holding the queue behind it
-			// for nothing.
-			if err := p.s.waitUnblocked(pc.ctx); err != nil {
+			// stall until the alarm clears, holding the ledger behind it.
+			if p.s.waitUnblocked(pc.ctx) != nil {
 				return
 			}
-			batch, before, expired = batch[:0], before[:0], expired[:0]
 			p.mu.Lock()
 			if pc.over {
 				p.mu.Unlock()
 				return
 			}
-			n := min(pc.queue.len(), writeBatch)
-			tag := pc.ch.GetNextPublishSeqNo()
-			for k := 0; k < n; k++ {
-				c := pc.queue.pop()
-				if c.ctx.Err() != nil {
-					expired = append(expired, c)
-					continue
-				}
-				batch = append(batch, c)
-				before = append(before, c.written)
-				c.tag, c.written = tag, true
-				tag++
-				pc.pending.push(c)
-			}
-			p.inflight -= len(expired)
-			p.checkDrainedLocked()
+			batch = p.takeWritableLocked(pc, batch[:0])
 			p.mu.Unlock()
-			for _, c := range expired {
-				c.settle(pubExpiredError(c))
-			}
-			if n == 0 {
+			if len(batch) == 0 {
 				break
 			}
 			for i, c := range batch {
-				if pc.ctx.Err() != nil {
-					// Ended or closed meanwhile: the rest of the batch was
-					// carried over or settled without us.
-					return
+				if !c.taker.CompareAndSwap(pc, pubWrote) {
+					p.giveBack(pc, batch[i+1:], false)
+					continue
 				}
+				c.written.Store(true)
 				// Counted before the write: the confirm may be counted
 				// before Publish returns.
 				p.s.ctr.published.Add(1)
 				if err := pc.ch.Publish(c.exchange, c.key, p.opts.Mandatory, false, c.msg); err != nil {
+					// The channel or its connection is dying; the reader
+					// retires it.
 					p.s.ctr.published.Add(^uint64(0))
-					p.unwrite(pc, batch[i:], before[i:])
+					p.giveBack(pc, batch[i:], true)
 					return
 				}
 			}
@@ -258,26 +199,193 @@ func (p *Publisher) write(pc *publisherChannel) {
 	}
 }
 
-// unwrite puts back, at the front of the queue, the messages of a batch that
-// did not go out because the channel or the connection failed; its watcher
-// settles the incarnation.
-func (p *Publisher) unwrite(pc *publisherChannel, batch []*Confirmation, before []bool) {
+// takeWritableLocked moves the next messages of the ledger onto pc, with
+// their delivery tags, and appends them to batch. A suspect message (one in
+// flight when a channel died of a broker error) is written alone, with
+// nothing else in flight: if the broker closes the channel again, it is the
+// cause. Messages whose context ended, or that pc's connection refuses,
+// settle here. Caller must hold p.mu.
+func (p *Publisher) takeWritableLocked(pc *pubChannel, batch []*Confirmation) []*Confirmation {
+	tag := pc.ch.GetNextPublishSeqNo()
+	republished := 0
+	for len(batch) < cap(batch) && p.led.sent < p.led.len() {
+		if p.led.sent > 0 && p.led.at(0).suspect {
+			break // a suspect is alone in flight
+		}
+		c := p.led.at(p.led.sent)
+		if c.suspect && p.led.sent > 0 {
+			break
+		}
+		if err := c.ctx.Err(); err != nil {
+			p.retireLocked(c, pubExpired(c))
+			continue
+		}
+		if err := pc.admits(c); err != nil {
+			p.retireLocked(c, fmt.Errorf("warren: publisher %s: %w", p.opts.Name, err))
+			continue
+		}
+		if c.written.Load() {
+			republished++
+		}
+		c.pc, c.tag = pc, tag
+		c.taker.Store(pc)
+		tag++
+		p.led.sent++
+		batch = append(batch, c)
+	}
+	if republished > 0 {
+		p.s.ctr.republished.Add(uint64(republished))
+		p.s.emit(Event{Kind: EventPublisherRepublished, Attempt: republished})
+	}
+	return batch
+}
+
+// giveBack corrects the rest of a batch after one of its messages was not
+// written: after an expiry the rest take one tag less (the channel numbers
+// only what it is sent); after a failed write (failed) they go back to the
+// writer of the next channel, as the last ones written on pc.
+func (p *Publisher) giveBack(pc *pubChannel, rest []*Confirmation, failed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pc.over {
-		return // end took them from pending already
-	}
-	for i := len(batch) - 1; i >= 0; i-- {
-		if pc.pending.back() != batch[i] {
-			return
+	for _, c := range rest {
+		switch {
+		case c.pc != pc || pc.over:
+		case failed:
+			c.pc = nil
+			p.led.sent--
+		default:
+			c.tag--
 		}
-		pc.pending.popBack()
-		batch[i].written = before[i]
-		pc.queue.pushFront(batch[i])
 	}
 }
 
-// pubSortBySeq orders messages by publish order.
-func pubSortBySeq(cs []*Confirmation) {
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].seq < cs[j].seq })
+// read is pc's reader: it settles messages as confirms arrive, matching
+// returns to them by sequence number, and when the channel ends retires it
+// and, if only the channel died, reopens it.
+func (p *Publisher) read(pc *pubChannel) {
+	confirms, returns := pc.confirms, pc.returns
+	for confirms != nil {
+		select {
+		case cf, ok := <-confirms:
+			if !ok {
+				confirms = nil
+				continue
+			}
+			// RabbitMQ sends a mandatory message's basic.return before its
+			// basic.ack, and amqp091-go hands the return over before it
+			// reads on, so any return for this message is buffered by now.
+			for more := returns != nil; more; {
+				select {
+				case r, ok := <-returns:
+					more = ok && pc.noteReturn(r)
+				default:
+					more = false
+				}
+			}
+			if p.confirm(pc, cf) {
+				pc.kick() // a suspect was alone in flight: write on
+			}
+		case r, ok := <-returns:
+			if !ok {
+				returns = nil
+				continue
+			}
+			pc.noteReturn(r)
+		}
+	}
+	// amqp091-go sends the close reason before it closes the listeners.
+	var reason error
+	if e := <-pc.closes; e != nil {
+		reason = e
+	}
+	p.mu.Lock()
+	ended := p.endLocked(pc, reason)
+	p.mu.Unlock()
+	if ended && reason != nil && !pc.conn.IsClosed() {
+		if p.warnRate.due(time.Now()) {
+			p.s.log.Warn("warren: the broker closed a publisher channel; reopening it",
+				"publisher", p.opts.Name, "err", reason)
+		}
+		p.reopen(pc)
+	}
+}
+
+// noteReturn records a basic.return by the sequence header the publisher
+// stamped, which it removes: the caller never set it. It reports true.
+func (pc *pubChannel) noteReturn(r amqp.Return) bool {
+	if seq, ok := r.Headers[pubSeqHeader].(int64); ok {
+		delete(r.Headers, pubSeqHeader)
+		if len(r.Headers) == 0 {
+			r.Headers = nil
+		}
+		pc.returned[uint64(seq)] = r
+	}
+	return true
+}
+
+// confirm settles the message a confirm names, and reports whether it was
+// a suspect.
+func (p *Publisher) confirm(pc *pubChannel, cf amqp.Confirmation) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.led.sentWith(cf.DeliveryTag)
+	if pc.over || c == nil {
+		return false // sent again on the next channel, or taken by Close
+	}
+	r, returned := pc.returned[c.seq]
+	delete(pc.returned, c.seq)
+	switch {
+	case !cf.Ack:
+		p.s.ctr.nacked.Add(1)
+		p.retireLocked(c, ErrNacked)
+	case returned:
+		p.s.ctr.confirmed.Add(1)
+		p.s.ctr.returned.Add(1)
+		p.retireLocked(c, &ReturnedError{Return: r})
+	default:
+		p.s.ctr.confirmed.Add(1)
+		p.retireLocked(c, nil)
+	}
+	return c.suspect
+}
+
+// reopen opens a new channel on the connection of old, which the broker
+// closed alone. It retries with the supervisor's backoff, capped but never
+// giving up while the connection lives (a Ready supervisor must not be left
+// without a channel); it stops when the connection ends (the next Up takes
+// over) or the publisher is shut.
+func (p *Publisher) reopen(old *pubChannel) {
+	policy := p.s.opts.Reconnect
+	policy.MaxAttempts, policy.MaxElapsed = 0, 0
+	sched, err := reconnect.NewSchedule(policy, nil)
+	if err != nil {
+		return // validated by New
+	}
+	for {
+		d, err := sched.Next()
+		if err != nil {
+			return // cannot happen without MaxAttempts and MaxElapsed
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-old.connGone:
+			t.Stop()
+			return
+		case <-p.ctx.Done():
+			t.Stop()
+			return
+		}
+		pc, err := p.open(old.conn, old.connGone)
+		if err == nil {
+			p.install(pc, true)
+			return
+		}
+		if old.conn.IsClosed() {
+			return
+		}
+		if p.warnRate.due(time.Now()) {
+			p.s.log.Warn("warren: publisher could not reopen its channel", "publisher", p.opts.Name, "err", err)
+		}
+	}
 }

@@ -1,9 +1,14 @@
 package conn
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 func TestPublisherCarriesUnconfirmedToNextConnection(t *testing.T) {
@@ -128,5 +133,229 @@ func TestPublisherNeverPublishesOutsideConfirmMode(t *testing.T) {
 		if !m.Confirming {
 			t.Fatalf("publish %q on connection %d arrived outside confirm mode", m.Body, m.Conn)
 		}
+	}
+}
+
+// pubFakeMissingExchange closes the channel on a publish to "missing", as
+// RabbitMQ does for an exchange that does not exist, and acks the others.
+func pubFakeMissingExchange(m pubFakeMsg) pubFakeAction {
+	if m.Exchange == "missing" {
+		return pubFakeCloseChannel
+	}
+	return pubFakeAck
+}
+
+func TestPublisherReopensChannelClosedByBroker(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(pubFakeMissingExchange)
+	s, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	err := p.Publish(ctx, "missing", "k", pubBody("bad"))
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != amqp.NotFound {
+		t.Fatalf("Publish to a missing exchange = %v, want the broker's 404", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := p.Publish(ctx, "", "q", pubBody("good")); err != nil {
+			t.Fatalf("Publish after the channel was closed: %v", err)
+		}
+	}
+	if st := s.Stats(); st.Connections != 1 {
+		t.Errorf("Stats.Connections = %d, want 1: only the channel should be reopened", st.Connections)
+	}
+}
+
+func TestPublisherFailsRetryWhenContextEnds(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(pubFakeMsg) pubFakeAction { return pubFakeHold })
+	s, p := startPubTest(t, b, PublisherOptions{})
+	msgCtx, cancel := context.WithCancel(pubTestCtx(t))
+	defer cancel()
+	c, err := p.PublishAsync(msgCtx, "", "q", pubBody("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitMessages(1)
+	b.refuse()
+	b.conn(0).kill()
+	ctx := pubTestCtx(t)
+	for s.State() == Ready {
+		s.WaitForStateChange(ctx, Ready)
+	}
+	select {
+	case <-c.Done():
+		t.Fatalf("settled with %v while its context lives; want it kept for republication", c.Wait(ctx))
+	case <-time.After(shortTestTimeout):
+	}
+	cancel()
+	err = c.Wait(ctx)
+	if !errors.Is(err, ErrConfirmLost) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v, want ErrConfirmLost and context.Canceled", err)
+	}
+}
+
+// TestPublisherMatchesReturnsBySequence: callers reuse MessageIds (a business
+// key) or leave them empty; a return must still settle its own message, and
+// only it, whatever the ids.
+func TestPublisherMatchesReturnsBySequence(t *testing.T) {
+	const n = 200
+	b := startPubFakeBroker(t)
+	b.setDecide(func(m pubFakeMsg) pubFakeAction {
+		if strings.HasPrefix(m.Body, "unroutable") {
+			return pubFakeReturn
+		}
+		return pubFakeAck
+	})
+	_, p := startPubTest(t, b, PublisherOptions{Mandatory: true, MaxInFlight: 32})
+	ctx := pubTestCtx(t)
+	ids := []string{"", "order-1", "order-1", "order-2"}
+	var cs []*Confirmation
+	for i := 0; i < n; i++ {
+		body := fmt.Sprintf("routed-%d", i)
+		if i%3 != 0 {
+			body = fmt.Sprintf("unroutable-%d", i)
+		}
+		c, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{MessageId: ids[i%len(ids)], Body: []byte(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	for i, c := range cs {
+		err := c.Wait(ctx)
+		var re *ReturnedError
+		if i%3 != 0 {
+			if !errors.As(err, &re) {
+				t.Errorf("unroutable message %d (id %q) = %v, want a *ReturnedError", i, c.MessageID(), err)
+			} else if _, ok := re.Return.Headers[pubSeqHeader]; ok {
+				t.Errorf("message %d: the return shows the publisher's own header", i)
+			}
+		} else if err != nil {
+			t.Errorf("routed message %d (id %q) = %v, want nil", i, c.MessageID(), err)
+		}
+	}
+}
+
+// TestPublisherIsolatesTheMessageThatClosesTheChannel: one message among
+// many makes the broker close the channel (406, as a forged user_id does on
+// RabbitMQ) while others are in flight unconfirmed. It must fail alone, with
+// the broker's error; every other message is confirmed, the connection
+// lives, and no more than a window of messages reaches the broker twice.
+func TestPublisherIsolatesTheMessageThatClosesTheChannel(t *testing.T) {
+	const n, window = 300, 16
+	for _, at := range []int{0, 5, 150} {
+		t.Run(fmt.Sprint("bad message ", at), func(t *testing.T) {
+			b := startPubFakeBroker(t)
+			bad := fmt.Sprintf("m-%d", at)
+			b.setDecide(func(m pubFakeMsg) pubFakeAction {
+				if m.Body == bad {
+					return pubFakeReject
+				}
+				return pubFakeHold // acked by the ticker below, a window at a time
+			})
+			s, p := startPubTest(t, b, PublisherOptions{MaxInFlight: window})
+			ctx := pubTestCtx(t)
+			stop := make(chan struct{})
+			released := make(chan struct{})
+			go func() {
+				defer close(released)
+				tick := time.NewTicker(2 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						b.live().release()
+					}
+				}
+			}()
+			defer func() { close(stop); <-released }()
+			var cs []*Confirmation
+			for i := 0; i < n; i++ {
+				c, err := p.PublishAsync(ctx, "", "q", pubBody(fmt.Sprintf("m-%d", i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cs = append(cs, c)
+			}
+			for i, c := range cs {
+				err := c.Wait(ctx)
+				var ae *amqp.Error
+				switch {
+				case i == at:
+					if !errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed || errors.Is(err, ErrConfirmLost) {
+						t.Errorf("the bad message = %v, want the broker's 406", err)
+					}
+				case err != nil:
+					t.Errorf("innocent message %d = %v, want nil", i, err)
+				}
+			}
+			seen := map[string]int{}
+			dups := 0
+			for _, m := range b.messages() {
+				if seen[m.Body]++; seen[m.Body] > 1 && m.Body != bad {
+					dups++
+				}
+			}
+			t.Logf("duplicates %d, bad message written %d times", dups, seen[bad])
+			if dups > window {
+				t.Errorf("%d duplicates, want at most the window, %d", dups, window)
+			}
+			if st := s.Stats(); st.ConnectionsLost != 0 {
+				t.Errorf("%d connections lost, want 0", st.ConnectionsLost)
+			}
+		})
+	}
+}
+
+// TestPublisherReopenNeverGivesUpOnALiveConnection: the dial policy's
+// MaxAttempts must not stop the reopening of a channel the broker closed
+// while the connection lives, or the supervisor stays Ready with no channel.
+func TestPublisherReopenNeverGivesUpOnALiveConnection(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(pubFakeMissingExchange)
+	policy := fastPolicy()
+	policy.MaxAttempts = 2
+	s, p := startPubTestWith(t, b, Options{Reconnect: policy}, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	b.refuseChannels(5)
+	if err := p.Publish(ctx, "missing", "k", pubBody("bad")); err == nil {
+		t.Fatal("Publish to a missing exchange succeeded")
+	}
+	if err := p.Publish(ctx, "", "q", pubBody("good")); err != nil {
+		t.Fatalf("Publish after 5 refused reopens with MaxAttempts 2: %v (state %v)", err, s.State())
+	}
+}
+
+// TestPublisherExpiresUnwrittenMessageWhenContextEnds: a message waiting
+// behind a write the broker does not read settles when its context ends, not
+// when the writer reaches it.
+func TestPublisherExpiresUnwrittenMessageWhenContextEnds(t *testing.T) {
+	b := startPubFakeBroker(t)
+	_, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	fc := b.live()
+	fc.stall()
+	defer fc.kill() // ends the stuck write
+	defer fc.resume()
+	// Larger than the socket buffers: the writer blocks in it.
+	if _, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{Body: make([]byte, 64<<20)}); err != nil {
+		t.Fatal(err)
+	}
+	msgCtx, cancel := context.WithCancel(ctx)
+	c, err := p.PublishAsync(msgCtx, "", "q", pubBody("behind"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(shortTestTimeout) // let the writer get stuck, if it is not yet
+	cancel()
+	select {
+	case <-c.Done():
+		if err := c.Wait(ctx); !errors.Is(err, context.Canceled) || errors.Is(err, ErrConfirmLost) {
+			t.Errorf("Wait = %v, want context.Canceled (it was never written)", err)
+		}
+	case <-time.After(defaultTestTimeout / 5):
+		t.Fatal("a message not yet written did not settle when its context ended")
 	}
 }

@@ -166,3 +166,44 @@ func TestPublisherCloseStopsWaitingWhenSupervisorStops(t *testing.T) {
 		t.Fatal("Close still waiting after the supervisor stopped")
 	}
 }
+
+// TestPublisherCloseWithoutDeadlineUsesCloseTimeout: Close with a context
+// that never ends must still return, after Options.CloseTimeout, with the
+// unconfirmed messages failed and reported.
+func TestPublisherCloseWithoutDeadlineUsesCloseTimeout(t *testing.T) {
+	const closeTimeout = 200 * time.Millisecond
+	for _, sup := range []bool{false, true} {
+		t.Run(fmt.Sprint("supervisor ", sup), func(t *testing.T) {
+			b := startPubFakeBroker(t)
+			b.setDecide(func(pubFakeMsg) pubFakeAction { return pubFakeHold })
+			s, p := startPubTestWith(t, b, Options{CloseTimeout: closeTimeout}, PublisherOptions{})
+			c, err := p.PublishAsync(pubTestCtx(t), "", "q", pubBody("m"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.waitMessages(1)
+			closed := make(chan error, 1)
+			start := time.Now()
+			go func() {
+				if sup {
+					closed <- s.Close(context.Background())
+				} else {
+					closed <- p.Close(context.Background())
+				}
+			}()
+			select {
+			case err := <-closed:
+				var ue *UnconfirmedError
+				if !errors.As(err, &ue) || len(ue.MessageIDs) != 1 {
+					t.Errorf("Close = %v, want an *UnconfirmedError naming the message", err)
+				}
+				t.Logf("Close returned after %v", time.Since(start))
+			case <-time.After(closeTimeout + defaultTestTimeout/2):
+				t.Fatalf("Close(context.Background()) still waiting %v after CloseTimeout", defaultTestTimeout/2)
+			}
+			if err := c.Wait(pubTestCtx(t)); !errors.Is(err, ErrUnconfirmed) {
+				t.Errorf("message = %v, want ErrUnconfirmed", err)
+			}
+		})
+	}
+}

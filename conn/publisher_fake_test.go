@@ -30,6 +30,7 @@ const (
 	pubFakeReturn                            // basic.return, then basic.ack
 	pubFakeHold                              // nothing until release
 	pubFakeCloseChannel                      // channel.close 404 naming the exchange
+	pubFakeReject                            // channel.close 406, as for a forged user_id
 )
 
 // pubFakeMsg is one publish as the fake broker received it.
@@ -54,12 +55,14 @@ type pubFakeBroker struct {
 	t  testing.TB
 	ln net.Listener
 
-	mu     sync.Mutex
-	decide func(pubFakeMsg) pubFakeAction
-	conns  []*pubFakeConn
-	msgs   []pubFakeMsg
-	wake   chan struct{}
-	wg     sync.WaitGroup
+	mu          sync.Mutex
+	decide      func(pubFakeMsg) pubFakeAction
+	conns       []*pubFakeConn
+	msgs        []pubFakeMsg
+	acked       map[string]int // acks sent, by body
+	refuseOpens int            // channel.opens still to refuse
+	wake        chan struct{}
+	wg          sync.WaitGroup
 }
 
 func startPubFakeBroker(t testing.TB) *pubFakeBroker {
@@ -68,7 +71,7 @@ func startPubFakeBroker(t testing.TB) *pubFakeBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &pubFakeBroker{t: t, ln: ln, wake: make(chan struct{}, 1)}
+	b := &pubFakeBroker{t: t, ln: ln, wake: make(chan struct{}, 1), acked: map[string]int{}}
 	b.wg.Add(1)
 	go b.accept()
 	t.Cleanup(b.stop)
@@ -95,6 +98,31 @@ func (b *pubFakeBroker) setDecide(f func(pubFakeMsg) pubFakeAction) {
 	b.mu.Lock()
 	b.decide = f
 	b.mu.Unlock()
+}
+
+// refuseChannels makes the broker refuse the next n channel.opens with
+// 403, as a broker at its channel limit does.
+func (b *pubFakeBroker) refuseChannels(n int) {
+	b.mu.Lock()
+	b.refuseOpens = n
+	b.mu.Unlock()
+}
+
+// ackedCount returns how many times the broker acked the message with body.
+func (b *pubFakeBroker) ackedCount(body string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.acked[body]
+}
+
+// live returns the newest connection, or nil.
+func (b *pubFakeBroker) live() *pubFakeConn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.conns) == 0 {
+		return nil
+	}
+	return b.conns[len(b.conns)-1]
 }
 
 func (b *pubFakeBroker) accept() {
@@ -160,16 +188,23 @@ type pubFakeChan struct {
 	tag        uint64
 }
 
+// pubFakeHeld is a publish whose ack the broker holds back.
+type pubFakeHeld struct {
+	m  pubFakeMsg
+	ch *pubFakeChan
+}
+
 type pubFakeConn struct {
 	b  *pubFakeBroker
 	id int
 	c  net.Conn
 	r  *bufio.Reader
 
-	wmu   sync.Mutex // serializes writes
-	mu    sync.Mutex
-	chans map[uint16]*pubFakeChan
-	held  []pubFakeMsg
+	wmu     sync.Mutex // serializes writes
+	mu      sync.Mutex
+	chans   map[uint16]*pubFakeChan
+	held    []pubFakeHeld
+	stalled sync.Mutex // held by stall: the broker stops reading the socket
 }
 
 func (fc *pubFakeConn) serve() {
@@ -181,6 +216,8 @@ func (fc *pubFakeConn) serve() {
 	var cur *pubFakeMsg // a publish waiting for its content
 	var size uint64
 	for {
+		fc.stalled.Lock()
+		fc.stalled.Unlock() //nolint:staticcheck // a gate: wait while stall holds it
 		typ, ch, payload, err := fc.readFrame()
 		if err != nil {
 			return
@@ -218,6 +255,16 @@ func (fc *pubFakeConn) serve() {
 			case class == 10 && method == 51: // connection.close-ok
 				return
 			case class == 20 && method == 10: // channel.open
+				fc.b.mu.Lock()
+				refuse := fc.b.refuseOpens > 0
+				if refuse {
+					fc.b.refuseOpens--
+				}
+				fc.b.mu.Unlock()
+				if refuse {
+					_ = fc.method(ch, 20, 40, pubFakeCloseArgs(403, "ACCESS_REFUSED - no more channels", 20, 10))
+					continue
+				}
 				fc.mu.Lock()
 				fc.chans[ch] = &pubFakeChan{}
 				fc.mu.Unlock()
@@ -280,45 +327,58 @@ func (fc *pubFakeConn) published(m pubFakeMsg) {
 	if decide != nil {
 		action = decide(m)
 	}
-	if !m.Confirming && action != pubFakeCloseChannel {
+	closes := action == pubFakeCloseChannel || action == pubFakeReject
+	if !m.Confirming && !closes {
 		return
 	}
+	// Under fc.mu, so that no ack of a channel's goes out after its close.
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
 	switch action {
 	case pubFakeAck:
-		_ = fc.ack(m.Channel, m.Tag, true)
+		_ = fc.ackLocked(m, true)
 	case pubFakeNack:
-		_ = fc.ack(m.Channel, m.Tag, false)
+		_ = fc.ackLocked(m, false)
 	case pubFakeReturn:
 		_ = fc.returnMsg(m)
-		_ = fc.ack(m.Channel, m.Tag, true)
+		_ = fc.ackLocked(m, true)
 	case pubFakeHold:
-		fc.mu.Lock()
-		fc.held = append(fc.held, m)
-		fc.mu.Unlock()
+		fc.held = append(fc.held, pubFakeHeld{m: m, ch: c})
 	case pubFakeCloseChannel:
-		fc.mu.Lock()
 		c.closing = true
-		fc.mu.Unlock()
-		text := fmt.Sprintf("NOT_FOUND - no exchange '%s' in vhost '/'", m.Exchange)
-		var args []byte
-		args = binary.BigEndian.AppendUint16(args, 404)
-		args = pubFakeAppendShortString(args, text)
-		args = binary.BigEndian.AppendUint16(args, 60)
-		args = binary.BigEndian.AppendUint16(args, 40)
-		_ = fc.method(m.Channel, 20, 40, args)
+		_ = fc.method(m.Channel, 20, 40, pubFakeCloseArgs(404,
+			fmt.Sprintf("NOT_FOUND - no exchange '%s' in vhost '/'", m.Exchange), 60, 40))
+	case pubFakeReject:
+		c.closing = true
+		_ = fc.method(m.Channel, 20, 40, pubFakeCloseArgs(406,
+			"PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'", 60, 40))
 	}
 }
 
-// release acks every held publish.
+func pubFakeCloseArgs(code uint16, text string, class, method uint16) []byte {
+	args := binary.BigEndian.AppendUint16(nil, code)
+	args = pubFakeAppendShortString(args, text)
+	args = binary.BigEndian.AppendUint16(args, class)
+	return binary.BigEndian.AppendUint16(args, method)
+}
+
+// release acks every held publish whose channel is still open; the others
+// died with their channel, as on RabbitMQ.
 func (fc *pubFakeConn) release() {
 	fc.mu.Lock()
-	held := fc.held
-	fc.held = nil
-	fc.mu.Unlock()
-	for _, m := range held {
-		_ = fc.ack(m.Channel, m.Tag, true)
+	defer fc.mu.Unlock()
+	for _, h := range fc.held {
+		if fc.chans[h.m.Channel] == h.ch && !h.ch.closing {
+			_ = fc.ackLocked(h.m, true)
+		}
 	}
+	fc.held = nil
 }
+
+// stall makes the broker stop reading the socket, as a broker under a
+// resource alarm does, until resume.
+func (fc *pubFakeConn) stall()  { fc.stalled.Lock() }
+func (fc *pubFakeConn) resume() { fc.stalled.Unlock() }
 
 // kill drops the socket without a close handshake.
 func (fc *pubFakeConn) kill() { fc.c.Close() }
@@ -331,13 +391,17 @@ func (fc *pubFakeConn) blocked(on bool) error {
 	return fc.method(0, 10, 61, nil)
 }
 
-func (fc *pubFakeConn) ack(ch uint16, tag uint64, ack bool) error {
-	args := binary.BigEndian.AppendUint64(nil, tag)
+// ackLocked acks (or nacks) m and counts it. Caller must hold fc.mu.
+func (fc *pubFakeConn) ackLocked(m pubFakeMsg, ack bool) error {
+	args := binary.BigEndian.AppendUint64(nil, m.Tag)
 	args = append(args, 0) // multiple, requeue: false
-	if ack {
-		return fc.method(ch, 60, 80, args)
+	if !ack {
+		return fc.method(m.Channel, 60, 120, args)
 	}
-	return fc.method(ch, 60, 120, args)
+	fc.b.mu.Lock()
+	fc.b.acked[m.Body]++
+	fc.b.mu.Unlock()
+	return fc.method(m.Channel, 60, 80, args)
 }
 
 func (fc *pubFakeConn) returnMsg(m pubFakeMsg) error {

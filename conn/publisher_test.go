@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/reconnect"
 )
 
 // startPubTest starts a supervisor on the fake broker and a publisher on it,
@@ -15,7 +19,19 @@ import (
 // cleanup.
 func startPubTest(t *testing.T, b *pubFakeBroker, opts PublisherOptions) (*Supervisor, *Publisher) {
 	t.Helper()
-	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger()})
+	return startPubTestWith(t, b, Options{}, opts)
+}
+
+// startPubTestWith is startPubTest with supervisor options: URLs, Reconnect
+// and Logger are filled in where zero.
+func startPubTestWith(t *testing.T, b *pubFakeBroker, sopts Options, opts PublisherOptions) (*Supervisor, *Publisher) {
+	t.Helper()
+	sopts.URLs = []string{b.url()}
+	if sopts.Reconnect == (reconnect.Policy{}) {
+		sopts.Reconnect = fastPolicy()
+	}
+	sopts.Logger = discardLogger()
+	s, err := New(sopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,5 +237,133 @@ func TestPublishAsyncRejectsBadHeaders(t *testing.T) {
 	msg := amqp.Publishing{Headers: amqp.Table{"bad": struct{}{}}}
 	if _, err := p.PublishAsync(pubTestCtx(t), "", "q", msg); err == nil {
 		t.Fatal("PublishAsync with an unencodable header succeeded")
+	}
+}
+func TestPublisherOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      PublisherOptions
+		want    PublisherOptions
+		invalid bool
+	}{
+		{"zero means defaults", PublisherOptions{},
+			PublisherOptions{Name: "publisher", MaxInFlight: DefaultMaxInFlight, OnConfirmLost: ConfirmLostRepublish}, false},
+		{"values kept", PublisherOptions{Name: "orders", MaxInFlight: 8, OnConfirmLost: ConfirmLostFail, Mandatory: true},
+			PublisherOptions{Name: "orders", MaxInFlight: 8, OnConfirmLost: ConfirmLostFail, Mandatory: true}, false},
+		{"negative window", PublisherOptions{MaxInFlight: -1}, PublisherOptions{}, true},
+		{"unknown policy", PublisherOptions{OnConfirmLost: 5}, PublisherOptions{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.in.withDefaults()
+			err := got.validate()
+			if tc.invalid {
+				if !errors.Is(err, ErrInvalidOptions) {
+					t.Fatalf("validate = %v, want ErrInvalidOptions", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfirmLostPolicyString(t *testing.T) {
+	for p, want := range map[ConfirmLostPolicy]string{
+		ConfirmLostRepublish: "Republish", ConfirmLostFail: "Fail", 9: "ConfirmLostPolicy(9)",
+	} {
+		if got := p.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", int(p), got, want)
+		}
+	}
+}
+
+// TestPublishAsyncRejectsUnencodableMessages: a field amqp091-go cannot
+// encode would close the whole connection, and a message carried to the
+// next one would close that too. PublishAsync must refuse it at once, naming
+// the field, and the connection must live on.
+func TestPublishAsyncRejectsUnencodableMessages(t *testing.T) {
+	long := strings.Repeat("x", 256)
+	tests := []struct {
+		name     string
+		exchange string
+		key      string
+		msg      amqp.Publishing
+		field    string
+	}{
+		{"exchange", long, "k", amqp.Publishing{}, "exchange"},
+		{"routing key", "", long, amqp.Publishing{}, "routing key"},
+		{"ContentType", "", "q", amqp.Publishing{ContentType: long}, "ContentType"},
+		{"ContentEncoding", "", "q", amqp.Publishing{ContentEncoding: long}, "ContentEncoding"},
+		{"CorrelationId", "", "q", amqp.Publishing{CorrelationId: long}, "CorrelationId"},
+		{"ReplyTo", "", "q", amqp.Publishing{ReplyTo: long}, "ReplyTo"},
+		{"Expiration too long", "", "q", amqp.Publishing{Expiration: long}, "Expiration"},
+		{"Expiration not a number", "", "q", amqp.Publishing{Expiration: "soon"}, "Expiration"},
+		{"MessageId", "", "q", amqp.Publishing{MessageId: long}, "MessageId"},
+		{"Type", "", "q", amqp.Publishing{Type: long}, "Type"},
+		{"UserId", "", "q", amqp.Publishing{UserId: long}, "UserId"},
+		{"AppId", "", "q", amqp.Publishing{AppId: long}, "AppId"},
+		{"header key", "", "q", amqp.Publishing{Headers: amqp.Table{long: "v"}}, "Headers"},
+		{"nested header key", "", "q", amqp.Publishing{Headers: amqp.Table{"t": amqp.Table{long: 1}}}, "Headers"},
+		{"header type", "", "q", amqp.Publishing{Headers: amqp.Table{"bad": struct{}{}}}, `Headers["bad"]`},
+		{"header in array", "", "q", amqp.Publishing{Headers: amqp.Table{"a": []any{1, uint64(2)}}}, `Headers["a"][1]`},
+		{"header NaN", "", "q", amqp.Publishing{Headers: amqp.Table{"f": math.NaN()}}, `Headers["f"]`},
+		{"headers over the frame size", "", "q", amqp.Publishing{Headers: amqp.Table{"big": strings.Repeat("x", 200000)}}, "Headers"},
+	}
+	b := startPubFakeBroker(t)
+	s, p := startPubTest(t, b, PublisherOptions{Mandatory: true})
+	ctx := pubTestCtx(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := p.PublishAsync(ctx, tc.exchange, tc.key, tc.msg)
+			if !errors.Is(err, ErrInvalidMessage) || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("PublishAsync = %v, want ErrInvalidMessage naming %s", err, tc.field)
+			}
+		})
+	}
+	if err := p.Publish(ctx, "", "q", pubBody("fine")); err != nil {
+		t.Fatalf("a valid publish after the invalid ones: %v", err)
+	}
+	if st := s.Stats(); st.ConnectionsLost != 0 || st.Connections != 1 {
+		t.Errorf("Stats: %d connections, %d lost; want 1 and 0", st.Connections, st.ConnectionsLost)
+	}
+	if n := len(b.messages()); n != 1 {
+		t.Errorf("the broker got %d publishes, want only the valid one", n)
+	}
+}
+
+// TestPublishAsyncRejectsForeignUserID: the broker closes the channel on a
+// user_id other than the connection's user, so the publisher refuses it
+// before writing; the connection's own user is fine.
+func TestPublishAsyncRejectsForeignUserID(t *testing.T) {
+	b := startPubFakeBroker(t)
+	s, p := startPubTest(t, b, PublisherOptions{})
+	ctx := pubTestCtx(t)
+	err := p.Publish(ctx, "", "q", amqp.Publishing{UserId: "mallory"})
+	if !errors.Is(err, ErrInvalidMessage) || !strings.Contains(err.Error(), "UserId") {
+		t.Fatalf("Publish with a forged UserId = %v, want ErrInvalidMessage naming UserId", err)
+	}
+	if err := p.Publish(ctx, "", "q", amqp.Publishing{UserId: "guest"}); err != nil {
+		t.Fatalf("Publish with the connection's user: %v", err)
+	}
+	if n := len(b.messages()); n != 1 || s.Stats().ConnectionsLost != 0 {
+		t.Errorf("the broker got %d publishes and %d connections were lost; want 1 and 0", n, s.Stats().ConnectionsLost)
+	}
+}
+
+// TestPublisherNeverChangesCallerHeaders: the sequence header goes on a copy.
+func TestPublisherNeverChangesCallerHeaders(t *testing.T) {
+	b := startPubFakeBroker(t)
+	_, p := startPubTest(t, b, PublisherOptions{Mandatory: true})
+	shared := amqp.Table{"k": "v"}
+	for i := 0; i < 3; i++ {
+		if err := p.Publish(pubTestCtx(t), "", "q", amqp.Publishing{Headers: shared}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(shared) != 1 || shared["k"] != "v" {
+		t.Errorf("the caller's headers became %v", shared)
 	}
 }

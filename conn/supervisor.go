@@ -32,9 +32,9 @@ type Supervisor struct {
 	handlerLane atomic.Pointer[heartbeat.Lane]
 	// loopLane is bound to the run goroutine, where hooks run.
 	loopLane atomic.Pointer[heartbeat.Lane]
-	events      *dispatcher
-	dropWarn    dropWarner
-	ctr         counters
+	events   *dispatcher
+	dropWarn dropWarner
+	ctr      counters
 	// streak counts the dials that failed in a row since the last Ready
 	// connection, for NotReadyError.
 	streak atomic.Uint64

@@ -146,7 +146,8 @@ func declareQueue(t testing.TB, c *amqp.Connection, args amqp.Table) string {
 	return name
 }
 
-// counter consumes a queue on the raw connection and counts message ids.
+// counter consumes a queue on the raw connection and counts message ids
+// (or what countQueueBy's key says).
 type counter struct {
 	mu         sync.Mutex
 	seen       map[string]int
@@ -156,6 +157,12 @@ type counter struct {
 }
 
 func countQueue(t testing.TB, c *amqp.Connection, queue string) *counter {
+	t.Helper()
+	return countQueueBy(t, c, queue, func(d amqp.Delivery) string { return d.MessageId })
+}
+
+// countQueueBy is countQueue counting what key says of each delivery.
+func countQueueBy(t testing.TB, c *amqp.Connection, queue string, key func(amqp.Delivery) string) *counter {
 	t.Helper()
 	ch, err := c.Channel()
 	if err != nil {
@@ -174,7 +181,7 @@ func countQueue(t testing.TB, c *amqp.Connection, queue string) *counter {
 		for d := range deliveries {
 			_ = d.Ack(false)
 			k.mu.Lock()
-			k.seen[d.MessageId]++
+			k.seen[key(d)]++
 			k.deliveries++
 			k.mu.Unlock()
 			select {

@@ -1,0 +1,303 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Confirmation is the pending outcome of one message handed to a Publisher.
+// It settles exactly once: nil when the broker confirmed the message, or an
+// error (ErrNacked, a *ReturnedError, ErrConfirmLost, ErrUnconfirmed,
+// ErrInvalidMessage, the channel error the message caused, or its context's
+// error).
+type Confirmation struct {
+	ctx      context.Context // bounds the message's life, republications included
+	exchange string
+	key      string
+	msg      amqp.Publishing
+	size     int // upper bound of its encoded properties
+	done     chan struct{}
+	err      error // written once, before done is closed
+	// taker is the channel whose writer took the message and has not
+	// written it yet, pubWrote once it starts the write, or nil. The writer
+	// and expire race for it with a compare-and-swap: a message expires
+	// before its write or is written, never both.
+	taker   atomic.Pointer[pubChannel]
+	written atomic.Bool // written to a channel at least once
+
+	// Guarded by p.mu.
+	seq        uint64      // publish order; the ledger's key
+	pc         *pubChannel // the live channel it was written on, or nil
+	tag        uint64      // its delivery tag on pc
+	suspect    bool        // in flight when a channel died of a broker error
+	deaths     int         // such deaths it lived through
+	settled    bool
+	stopExpiry func() bool
+}
+
+// MessageID returns the message's MessageId: the caller's, or the one the
+// publisher stamped on it. Republications carry the same id, so consumers can
+// drop duplicates.
+func (c *Confirmation) MessageID() string { return c.msg.MessageId }
+
+// Done returns a channel closed once the outcome is known.
+func (c *Confirmation) Done() <-chan struct{} { return c.done }
+
+// Wait waits for the outcome, bounded by ctx: nil once the broker has
+// confirmed the message, or why it will not be. If ctx ends first Wait
+// returns ctx's error and the message stays in flight: it may still be
+// confirmed, and its own context (the one it was published with) still
+// bounds its republication.
+func (c *Confirmation) Wait(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+	}
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ledger holds a publisher's unsettled messages in sequence (publish) order.
+// The first sent of them are written on the current channel and await its
+// confirms, in delivery-tag order; the rest wait for the writer. A channel
+// that ends returns all of them to the writer (sent = 0), so the next channel
+// writes them first, in their original order. Its size is bounded by the
+// publisher's window.
+type ledger struct {
+	q    []*Confirmation // q[head:] are the messages, by seq
+	head int
+	sent int
+	seq  uint64
+}
+
+func (l *ledger) len() int               { return len(l.q) - l.head }
+func (l *ledger) at(i int) *Confirmation { return l.q[l.head+i] }
+func (l *ledger) all() []*Confirmation   { return l.q[l.head:] }
+func (l *ledger) index(c *Confirmation) int {
+	return l.search(func(d *Confirmation) bool { return d.seq >= c.seq })
+}
+
+func (l *ledger) search(f func(*Confirmation) bool) int {
+	q := l.all()
+	return sort.Search(len(q), func(i int) bool { return f(q[i]) })
+}
+
+// push appends c with the next sequence number.
+func (l *ledger) push(c *Confirmation) {
+	l.seq++
+	c.seq = l.seq
+	if l.head > 0 && l.head >= len(l.q)/2 {
+		n := copy(l.q, l.q[l.head:])
+		clear(l.q[n:])
+		l.q, l.head = l.q[:n], 0
+	}
+	l.q = append(l.q, c)
+}
+
+// sentWith returns the message written on the current channel with
+// delivery tag tag, or nil. Confirms arrive in tag order (amqp091-go
+// resequences them), so it is the first message but for a message Close took.
+func (l *ledger) sentWith(tag uint64) *Confirmation {
+	i := l.search(func(d *Confirmation) bool { return d.pc == nil || d.tag >= tag })
+	if i < l.sent && l.at(i).tag == tag {
+		return l.at(i)
+	}
+	return nil
+}
+
+// remove takes c out of the ledger.
+func (l *ledger) remove(c *Confirmation) {
+	i := l.index(c)
+	if i == l.len() || l.at(i) != c {
+		return
+	}
+	if i < l.sent {
+		l.sent--
+	}
+	if i == 0 {
+		l.q[l.head] = nil
+		l.head++
+		return
+	}
+	copy(l.q[l.head+i:], l.q[l.head+i+1:])
+	l.q[len(l.q)-1] = nil
+	l.q = l.q[:len(l.q)-1]
+}
+
+// retireLocked settles c with err: the only place a message's outcome is
+// recorded. It takes c out of the ledger, stops watching its context, frees
+// its window slot and wakes its waiters; a message already settled is left
+// alone, which is what makes settling happen once. Caller must hold p.mu.
+func (p *Publisher) retireLocked(c *Confirmation, err error) {
+	if c.settled {
+		return
+	}
+	c.settled, c.pc = true, nil
+	c.taker.Store(nil) // a writer that took it and has not written it skips it
+	p.led.remove(c)
+	if c.stopExpiry != nil {
+		c.stopExpiry()
+	}
+	// The slot first: a caller that waits for this message and then
+	// publishes the next one finds room without waiting a second time.
+	<-p.window
+	c.err = err
+	close(c.done)
+	if p.draining && p.led.len() == 0 && !p.shut {
+		select {
+		case <-p.drained:
+		default:
+			close(p.drained)
+		}
+	}
+}
+
+// pubWrote marks a message whose write has started.
+var pubWrote = new(pubChannel)
+
+// expire fails a message whose context ended before it was written, even if
+// a writer has taken it, or while it waited to be written again; a message
+// the broker has is left to its confirm.
+func (p *Publisher) expire(c *Confirmation) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.pc == nil || c.taker.CompareAndSwap(c.pc, nil) {
+		p.retireLocked(c, pubExpired(c))
+	}
+}
+
+// pubMaxDeaths caps the channel deaths of a broker error a message may live
+// through while written. Isolation normally finds the culprit at its first
+// death; the cap stops a message that closes channels only sometimes.
+const pubMaxDeaths = 3
+
+// endLocked retires pc after its channel or connection ended with reason (nil
+// for a close of ours). It decides the fate of the messages written on it and
+// unconfirmed: a message alone in flight when the broker closed the channel
+// (or the connection) with an error is its cause, and fails with that error;
+// others fail if their context has ended, under ConfirmLostFail, or past
+// pubMaxDeaths, and are otherwise written again on the next channel, one at a
+// time if a broker error makes any of them suspect. It reports whether it
+// retired pc (false if it was retired already). Caller must hold p.mu.
+func (p *Publisher) endLocked(pc *pubChannel, reason error) bool {
+	if pc.over {
+		return false
+	}
+	pc.over = true
+	pc.cancel()
+	if p.cur == pc {
+		p.cur = nil
+		p.installed = make(chan struct{})
+	}
+	written := append([]*Confirmation(nil), p.led.all()[:p.led.sent]...)
+	p.led.sent = 0
+	var ae *amqp.Error
+	blame := errors.As(reason, &ae) && ae.Server && ae.Code != amqp.ConnectionForced
+	for _, c := range written {
+		c.pc = nil
+		if blame {
+			c.deaths++
+		}
+		switch {
+		case blame && (len(written) == 1 || c.deaths >= pubMaxDeaths):
+			p.retireLocked(c, fmt.Errorf("warren: publisher %s: the broker closed the channel on this message: %w", p.opts.Name, reason))
+		case c.ctx.Err() != nil:
+			p.retireLocked(c, pubConfirmLost(c.ctx.Err()))
+		case p.opts.OnConfirmLost == ConfirmLostFail:
+			p.retireLocked(c, pubConfirmLost(reason))
+		default:
+			c.suspect = c.suspect || blame
+		}
+	}
+	return true
+}
+
+// takeUnsettled shuts the publisher: every message still unsettled fails
+// with ErrUnconfirmed, in publish order, and their ids are returned. It
+// returns the channel that was live, if any.
+func (p *Publisher) takeUnsettled() (*pubChannel, []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shut = true
+	p.cancel()
+	var ids []string
+	for p.led.len() > 0 {
+		c := p.led.at(0)
+		ids = append(ids, c.msg.MessageId)
+		p.retireLocked(c, ErrUnconfirmed)
+	}
+	return p.cur, ids
+}
+
+// ReturnedError is the error of a mandatory message the broker returned as
+// unroutable (basic.return). It matches ErrReturned.
+type ReturnedError struct {
+	// Return is the message as the broker returned it, with its reply code
+	// and text (usually 312 NO_ROUTE).
+	Return amqp.Return
+}
+
+// Error describes the return.
+func (e *ReturnedError) Error() string {
+	return fmt.Sprintf("%v: exchange %q, routing key %q: %d %s",
+		ErrReturned, e.Return.Exchange, e.Return.RoutingKey, e.Return.ReplyCode, e.Return.ReplyText)
+}
+
+// Unwrap returns ErrReturned.
+func (e *ReturnedError) Unwrap() error { return ErrReturned }
+
+// pubMaxListedIDs bounds how many message ids an UnconfirmedError prints; the
+// field keeps all of them.
+const pubMaxListedIDs = 20
+
+// UnconfirmedError is returned by Publisher.Close when messages were still
+// unsettled at the end of its context. Each of them also failed on its own
+// Confirmation with ErrUnconfirmed. It matches ErrUnconfirmed.
+type UnconfirmedError struct {
+	// MessageIDs lists the unsettled messages in publish order.
+	MessageIDs []string
+}
+
+// Error names the unsettled messages, the first few of them by id.
+func (e *UnconfirmedError) Error() string {
+	ids := e.MessageIDs
+	more := ""
+	if len(ids) > pubMaxListedIDs {
+		more = fmt.Sprintf(" and %d more", len(ids)-pubMaxListedIDs)
+		ids = ids[:pubMaxListedIDs]
+	}
+	return fmt.Sprintf("%v: %d message(s): %s%s", ErrUnconfirmed, len(e.MessageIDs), strings.Join(ids, ", "), more)
+}
+
+// Unwrap returns ErrUnconfirmed.
+func (e *UnconfirmedError) Unwrap() error { return ErrUnconfirmed }
+
+// pubConfirmLost is the error of a written message that will not be
+// republished, because of reason (the channel's end, or the message's own
+// context).
+func pubConfirmLost(reason error) error {
+	if reason == nil {
+		return ErrConfirmLost
+	}
+	return fmt.Errorf("%w: %w", ErrConfirmLost, reason)
+}
+
+// pubExpired is the error of a message whose context ended before it could
+// be (re)published.
+func pubExpired(c *Confirmation) error {
+	if c.written.Load() {
+		return pubConfirmLost(c.ctx.Err())
+	}
+	return c.ctx.Err()
+}
