@@ -91,16 +91,20 @@ func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 func (s *Supervisor) drainBlocked(ss *session, raw <-chan amqp.Blocking, fwd chan amqp.Blocking) {
 	defer close(ss.drained)
 	for b := range raw {
+		if b.Active {
+			ss.eventMu.Lock()
+			ss.reason = b.Reason
+			ss.eventMu.Unlock()
+		}
 		if ss.blocked.Swap(b.Active) != b.Active {
 			s.blockedChanged()
 			if b.Active {
 				s.ctr.blocked.Add(1)
 				s.log.Warn("warren: broker blocked the connection", "reason", b.Reason)
-				s.emit(Event{Kind: EventBlocked, Err: fmt.Errorf("warren: blocked: %s", b.Reason)})
 			} else {
 				s.log.Info("warren: broker unblocked the connection")
-				s.emit(Event{Kind: EventUnblocked})
 			}
+			s.syncBlocked(ss)
 		}
 		select {
 		case fwd <- b:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -186,16 +187,19 @@ func (s *Supervisor) pendingHooks(ss *session, publish bool) []*hook {
 // runHooks runs every pending hook on ss until none is left, then makes ss
 // the live session. The caller moves to Ready afterwards. The first failure
 // stops it; hooks that ran stay in ss.ran, owed a Down.
+//
+// It runs one hook at a time, the first pending one in phase order, and looks
+// again after each: a hook added meanwhile (from another hook, or by a caller
+// while the connect is under way) still runs in its phase, before the hooks
+// of later phases that have not run yet.
 func (s *Supervisor) runHooks(ss *session) error {
 	for {
 		todo := s.pendingHooks(ss, true)
 		if todo == nil {
 			return nil
 		}
-		for _, h := range todo {
-			if err := s.runUp(ss, h); err != nil {
-				return err
-			}
+		if err := s.runUp(ss, todo[0]); err != nil {
+			return err
 		}
 	}
 }
@@ -216,6 +220,9 @@ func (s *Supervisor) runAdded(ss *session) {
 			if ss.conn.IsClosed() {
 				return
 			}
+			s.mu.Lock()
+			waiter := h.firstCtx
+			s.mu.Unlock()
 			err := s.runUp(ss, h)
 			switch {
 			case err == nil:
@@ -223,6 +230,11 @@ func (s *Supervisor) runAdded(ss *session) {
 				// Close cut the Up short: nothing will run the hook.
 				s.removeHook(h)
 				err = ErrClosed
+			case waiter != nil && waiter.Err() != nil:
+				// AddHook's ctx ended under the Up: the caller gets its
+				// ctx's error, so the hook must not stay registered.
+				s.removeHook(h)
+				err = chain(err, waiter.Err())
 			case !ss.conn.IsClosed() || reconnect.IsPermanent(err):
 				s.removeHook(h)
 			default:
@@ -252,12 +264,37 @@ func (s *Supervisor) runUp(ss *session, h *hook) error {
 		defer cancel()
 		defer context.AfterFunc(firstCtx, cancel)()
 	}
+	returned := make(chan struct{})
+	defer close(returned)
+	defer context.AfterFunc(ctx, func() { s.cutShort(ss, h, returned) })()
 	if err := s.callUser("ready hook "+h.Name, func() error { return h.Up(ctx, ss.conn) }); err != nil {
 		return chain(fmt.Errorf("%w: %s", ErrHookFailed, h.Name), err)
 	}
 	ss.didRun(h)
 	s.settleFirst(h, nil)
 	return nil
+}
+
+// upGrace is how long an Up may run on after its ctx ended before its
+// connection is closed under it.
+const upGrace = 500 * time.Millisecond
+
+// cutShort bounds an Up whose ctx ended: an AMQP RPC has no deadline of its
+// own, so an Up waiting on a broker that never answers (a declaration the
+// broker sits on while its heartbeats flow) would hold the supervisor's
+// goroutine, and Close and AddHook with it, for ever. If the Up has not
+// returned upGrace after its ctx ended, the connection's socket is closed,
+// which fails every RPC it waits on; the supervisor then reconnects.
+func (s *Supervisor) cutShort(ss *session, h *hook, returned <-chan struct{}) {
+	t := time.NewTimer(upGrace)
+	defer t.Stop()
+	select {
+	case <-returned:
+	case <-t.C:
+		s.log.Warn("warren: ready hook ignores its ended context; closing its connection", "hook", h.Name,
+			"url", s.redacted[ss.url])
+		ss.monitor.Close()
+	}
 }
 
 // settleFirst hands err to the AddHook call waiting for h's first Up, if any.

@@ -233,8 +233,12 @@ func TestBlockedFlagEndsWithItsConnection(t *testing.T) {
 		if err := latestFakeConn(t, b).blocked(true); err != nil {
 			return err
 		}
-		if !waitForEvent(events, EventBlocked, defaultTestTimeout) {
-			t.Error("no Blocked event")
+		deadline := time.Now().Add(defaultTestTimeout)
+		for s.Stats().BlockedTimes == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if s.Stats().BlockedTimes == 0 {
+			t.Error("the block never arrived")
 		}
 		return errors.New("hook failed")
 	}})
@@ -252,8 +256,18 @@ func TestBlockedFlagEndsWithItsConnection(t *testing.T) {
 	if err := s.waitPublishable(ctx); err != nil {
 		t.Fatalf("waitPublishable on a healthy connection = %v", err)
 	}
-	if !waitForEvent(events, EventUnblocked, defaultTestTimeout) {
-		t.Error("the end of the block was not reported")
+	// The block belonged to a connection that never became Ready: it is
+	// counted, but no event reports it, so events pair with Connected.
+	for {
+		select {
+		case e := <-events.ch:
+			if e.Kind == EventBlocked || e.Kind == EventUnblocked {
+				t.Errorf("%v reported for a connection that never became Ready", e.Kind)
+			}
+			continue
+		default:
+		}
+		break
 	}
 }
 

@@ -130,6 +130,7 @@ func (s *Supervisor) serve(ss *session) (closing bool) {
 	s.setState(Ready, nil)
 	s.log.Info("warren: connected", "url", s.redacted[ss.url])
 	s.emit(Event{Kind: EventConnected, URL: s.redacted[ss.url]})
+	s.announce(ss)
 
 	var blockedTimer *time.Timer
 	var blockedExpired <-chan time.Time
@@ -220,8 +221,8 @@ func (s *Supervisor) end(ss *session, reason error) {
 func (s *Supervisor) reportUnblocked(ss *session) {
 	if ss.blocked.Swap(false) {
 		s.blockedChanged()
-		s.emit(Event{Kind: EventUnblocked})
 	}
+	s.syncBlocked(ss)
 }
 
 func (s *Supervisor) setErr(err error) {

@@ -2,6 +2,8 @@ package conn
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +30,12 @@ type session struct {
 	// written by drainBlocked, read by Supervisor.Blocked while the session
 	// is live.
 	blocked atomic.Bool
+	// eventMu orders the blocked events of this session after its
+	// EventConnected (see Supervisor.syncBlocked) and guards the fields below.
+	eventMu   sync.Mutex
+	announced bool   // EventConnected was emitted
+	reported  bool   // the blocked state the last event reported
+	reason    string // the broker's reason for the current block
 
 	// ran lists the hooks whose Up succeeded on this connection, in the
 	// order they ran; each gets exactly one Down when the session ends.
@@ -95,4 +103,36 @@ func (ss *session) abandon() {
 	}
 	_ = ss.conn.CloseDeadline(time.Now())
 	<-ss.drained
+}
+
+// syncBlocked reports the session's blocked flag as an event when it differs
+// from the last one reported, once the session was announced: a block that
+// arrives while a new connection's hooks run is reported right after its
+// EventConnected, so an event-driven tracker never sees Blocked before the
+// Connected it belongs to, and Blocked and Unblocked always pair.
+func (s *Supervisor) syncBlocked(ss *session) {
+	ss.eventMu.Lock()
+	defer ss.eventMu.Unlock()
+	if !ss.announced {
+		return
+	}
+	b := ss.blocked.Load()
+	if b == ss.reported {
+		return
+	}
+	ss.reported = b
+	if b {
+		s.emit(Event{Kind: EventBlocked, Err: fmt.Errorf("warren: blocked: %s", ss.reason), URL: s.redacted[ss.url]})
+	} else {
+		s.emit(Event{Kind: EventUnblocked, URL: s.redacted[ss.url]})
+	}
+}
+
+// announce marks the session as reported by EventConnected and reports a
+// block that arrived before.
+func (s *Supervisor) announce(ss *session) {
+	ss.eventMu.Lock()
+	ss.announced = true
+	ss.eventMu.Unlock()
+	s.syncBlocked(ss)
 }
