@@ -76,6 +76,9 @@ type hook struct {
 	first    chan error
 	firstCtx context.Context
 	running  bool
+	// upDone is closed when the Up that is running returns; nil when none
+	// runs. remove waits on it, so that no Up runs after remove returned.
+	upDone chan struct{}
 }
 
 // AddHook registers h. If the supervisor is Ready, h.Up runs on the current
@@ -85,8 +88,9 @@ type hook struct {
 // registered and runs on the next connection. Otherwise h runs on the next
 // connection. ctx bounds the wait; if it ends before Up has started, h is
 // not registered and ctx's error is returned. The returned func unregisters
-// h; it does not call Close, and a Down owed for an Up that ran is still
-// made.
+// h; it waits for an Up of h that is running, so that no Up of h runs
+// after it returns; it does not call Close, and a Down owed for an Up that
+// ran is still made.
 func (s *Supervisor) AddHook(ctx context.Context, h Hook) (remove func(), err error) {
 	if h.Up == nil {
 		return nil, errors.New("warren: AddHook: Up is required")
@@ -139,10 +143,17 @@ func finishAdd(remove func(), err error) (func(), error) {
 	return remove, nil
 }
 
+// removeHook unregisters hk and waits for an Up of hk that is running to
+// return (unless called on the supervisor's goroutine, where none can be):
+// after it, hk's Up neither runs nor starts.
 func (s *Supervisor) removeHook(hk *hook) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.removeHookLocked(hk)
+	running := hk.upDone
+	s.mu.Unlock()
+	if running != nil && !s.loopLane.Load().Current() {
+		<-running
+	}
 }
 
 // removeHookLocked unregisters hk. Caller must hold s.mu.
@@ -257,7 +268,15 @@ func (s *Supervisor) runUp(ss *session, h *hook) error {
 	}
 	h.running = true // from here AddHook can no longer withdraw it
 	firstCtx := h.firstCtx
+	upDone := make(chan struct{})
+	h.upDone = upDone
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		h.upDone = nil
+		s.mu.Unlock()
+		close(upDone)
+	}()
 	if firstCtx != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
