@@ -296,8 +296,11 @@ func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 		s.reportUnblocked(ss)
 	}
 	// Every goroutine lent to a publisher or consumer ends with its channel
-	// or its connection; wait for them rather than trust Down to.
-	if err := s.work.Wait(ctx); err != nil {
+	// or its connection; wait for them rather than trust Down to, until the
+	// same cut as the handshake, so that Close still returns this report.
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if err := s.work.Wait(wctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
