@@ -80,7 +80,10 @@ type Consumer struct {
 	sub        *subscription    // the live subscription, or nil
 	retryDelay time.Duration    // a resubscription run must arm; 0 if none
 	closing    bool
-	remove     func() // unregisters the hook; nil until Consume has it
+	// closedByUser: the first Close was the user's, whose caller got the
+	// result; the supervisor's later Close does not report it again.
+	closedByUser bool
+	remove       func() // unregisters the hook; nil until Consume has it
 }
 
 type closeRequest struct {
@@ -199,14 +202,16 @@ func (c *Consumer) Close(ctx context.Context) error {
 
 func (c *Consumer) close(ctx context.Context, supervisorClosing bool) error {
 	fromHandler := !supervisorClosing && ctx.Value(handlerOf{}) == c
+	first := false
 	c.closeOnce.Do(func() {
+		first = true
 		c.mu.Lock()
 		c.closing = true
-		remove := c.remove
+		c.closedByUser = !supervisorClosing
 		c.mu.Unlock()
-		if remove != nil {
-			remove()
-		}
+		// The hook stays registered until the shutdown is done (run
+		// removes it), so that a Supervisor.Close meanwhile waits for this
+		// shutdown before it closes the connection under the handlers.
 		close(c.stop)
 		bound, cancel := boundedContext(ctx, c.s.opts.CloseTimeout, fromHandler)
 		c.closes <- closeRequest{ctx: bound, release: cancel, supervisorClosing: supervisorClosing}
@@ -218,9 +223,26 @@ func (c *Consumer) close(ctx context.Context, supervisorClosing bool) error {
 	}
 	select {
 	case <-c.done:
+		c.mu.Lock()
+		reported := !first && supervisorClosing && c.closedByUser
+		c.mu.Unlock()
+		if reported {
+			return nil // the user's Close was told already
+		}
 		return c.closeErr
 	case <-ctx.Done():
 		return fmt.Errorf("warren: close consumer %s: %w", c.opts.Name, ctx.Err())
+	}
+}
+
+// unregister removes the consumer's hook once its shutdown is done.
+func (c *Consumer) unregister() {
+	c.mu.Lock()
+	remove := c.remove
+	c.remove = nil
+	c.mu.Unlock()
+	if remove != nil {
+		remove()
 	}
 }
 

@@ -58,9 +58,10 @@ func (c *Consumer) run() {
 			// goroutine) to end, so its subscription is this shutdown's to
 			// end; an attempt stuck on the broker past ctx sees closing and
 			// drops its subscription itself.
+			held := false
 			select {
 			case c.attempting <- struct{}{}:
-				defer func() { <-c.attempting }()
+				held = true
 			case <-req.ctx.Done():
 			}
 			c.mu.Lock()
@@ -68,6 +69,10 @@ func (c *Consumer) run() {
 			c.sub = nil
 			c.mu.Unlock()
 			c.closeErr = c.shutdown(sub, req)
+			if held {
+				<-c.attempting
+			}
+			c.unregister()
 			req.release()
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -372,7 +373,10 @@ func (s *Supervisor) closeHooks(ctx context.Context) error {
 			continue
 		}
 		if err := s.callUser("hook close "+h.Name, func() error { return h.Close(ctx) }); err != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", h.Name, err))
+			if !strings.HasPrefix(err.Error(), "warren: ") { // warren's own resources name themselves
+				err = fmt.Errorf("close %s: %w", h.Name, err)
+			}
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -69,6 +69,13 @@ type Supervisor struct {
 	hooks []*hook // registered hooks, in registration order
 	// hookKick wakes the run loop to run hooks added while Ready; capacity 1.
 	hookKick chan struct{}
+
+	// topoMu guards topologies, the Topologies registered with
+	// DeclareTopology, which a consumer that finds its queue deleted
+	// declares it again from; redeclareMu serializes those declarations.
+	topoMu      sync.Mutex
+	topologies  []*Topology
+	redeclareMu sync.Mutex
 }
 
 // New validates opts, copies them, and starts supervising: the first dial

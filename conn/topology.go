@@ -57,9 +57,6 @@ type Queue struct {
 	// declared is the name the broker confirmed and the connection it was
 	// declared on; server-named queues exist only on that connection.
 	declared atomic.Pointer[declaredQueue]
-	// owner is the last Topology that declares the queue, for a consumer
-	// that finds it deleted to declare it again; nil for NamedQueue.
-	owner atomic.Pointer[Topology]
 	// reference marks a NamedQueue: a name, never a request for a
 	// server-named queue.
 	reference bool

@@ -35,14 +35,22 @@ func (s *Supervisor) DeclareTopology(ctx context.Context, t Topology) (remove fu
 		return nil, err
 	}
 	t = t.copy()
-	t.adoptQueues()
-	return s.AddHook(ctx, Hook{
+	unregister := s.registerTopology(&t)
+	removeHook, err := s.AddHook(ctx, Hook{
 		Name:  "topology",
 		Phase: PhaseTopology,
 		Up: func(ctx context.Context, c *amqp.Connection) error {
 			return declareTopology(ctx, c, t)
 		},
 	})
+	if err != nil {
+		unregister()
+		return nil, err
+	}
+	return func() {
+		unregister()
+		removeHook()
+	}, nil
 }
 
 // declareTopology declares t on one channel of c, which it closes again.
