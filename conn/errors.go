@@ -1,6 +1,9 @@
 package conn
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors; match them with errors.Is.
 var (
@@ -41,6 +44,9 @@ var (
 	// ErrInvalidConsumerOptions wraps every problem Consume finds in its
 	// handler or ConsumerOptions.
 	ErrInvalidConsumerOptions = errors.New("warren: invalid consumer options")
+	// errSupervisorClosed is ErrClosed naming what was closed.
+	errSupervisorClosed = fmt.Errorf("%w: the supervisor was closed", ErrClosed)
+
 	// ErrDeliverySettled is returned by a delivery's Ack, Nack or Reject
 	// inside a consumer handler once the delivery is settled already: by an
 	// earlier call of the handler's, or by warren after the handler returned.

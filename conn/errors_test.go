@@ -89,3 +89,24 @@ func TestErrorChainsCarryOnePrefix(t *testing.T) {
 		t.Errorf("chain = %q, want %q", got, want)
 	}
 }
+
+func TestPublishAfterCloseSaysWhatWasClosed(t *testing.T) {
+	b := startPubFakeBroker(t)
+	s, p := startPubTest(t, b, PublisherOptions{Name: "orders"})
+	if err := p.Close(pubTestCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Publish(pubTestCtx(t), "", "q", pubBody("late"))
+	if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "publisher orders was closed") {
+		t.Errorf("Publish after Publisher.Close = %v, want ErrClosed naming the publisher", err)
+	}
+	p2, err := s.NewPublisher(pubTestCtx(t), PublisherOptions{Name: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeNow(t, s)
+	err = p2.Publish(pubTestCtx(t), "", "q", pubBody("late"))
+	if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "the supervisor was closed") {
+		t.Errorf("Publish after Supervisor.Close = %v, want ErrClosed naming the supervisor", err)
+	}
+}

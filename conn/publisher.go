@@ -232,18 +232,20 @@ func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg 
 	}
 	select {
 	case <-p.closing:
-		return nil, ErrClosed
+		return nil, p.closedErr()
 	default:
 	}
 	select {
 	case p.window <- struct{}{}:
 	default:
+		start := time.Now()
 		select {
 		case p.window <- struct{}{}:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("warren: publisher %s: no room in its window (MaxInFlight %d) after %v: %w",
+				p.opts.Name, p.opts.MaxInFlight, time.Since(start).Round(time.Millisecond), ctx.Err())
 		case <-p.closing:
-			return nil, ErrClosed
+			return nil, p.closedErr()
 		}
 	}
 	c := &Confirmation{ctx: ctx, exchange: exchange, key: key, msg: msg, size: size, done: make(chan struct{})}
@@ -257,6 +259,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg 
 // enqueue waits until the connection is publishable and a confirm-mode
 // channel is installed, then adds c to the ledger for that channel's writer.
 func (p *Publisher) enqueue(ctx context.Context, c *Confirmation) error {
+	start := time.Now()
 	for {
 		if err := p.s.waitPublishable(ctx); err != nil {
 			return err
@@ -264,7 +267,7 @@ func (p *Publisher) enqueue(ctx context.Context, c *Confirmation) error {
 		p.mu.Lock()
 		if p.draining {
 			p.mu.Unlock()
-			return ErrClosed
+			return p.closedErr()
 		}
 		if pc := p.cur; pc != nil {
 			if err := pc.admits(c); err != nil {
@@ -289,11 +292,20 @@ func (p *Publisher) enqueue(ctx context.Context, c *Confirmation) error {
 		select {
 		case <-installed:
 		case <-ctx.Done():
-			return ctx.Err()
+			return p.s.notReady(start, ctx.Err())
 		case <-p.closing:
-			return ErrClosed
+			return p.closedErr()
 		}
 	}
+}
+
+// closedErr is the error of a publish refused because Close started: it
+// says whether the publisher was closed or its supervisor.
+func (p *Publisher) closedErr() error {
+	if st := p.s.State(); st == Closing || st == Closed {
+		return p.s.closedErr()
+	}
+	return fmt.Errorf("%w: publisher %s was closed", ErrClosed, p.opts.Name)
 }
 
 // nextID returns a message id unique to this publisher: a random prefix per

@@ -185,7 +185,7 @@ func (s *Supervisor) closedErr() error {
 	if st == Closed && err != nil {
 		return chain(ErrClosed, err)
 	}
-	return ErrClosed
+	return errSupervisorClosed
 }
 
 // waitPublishable waits until the supervisor is Ready and the broker is not
