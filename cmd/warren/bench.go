@@ -28,8 +28,9 @@ const (
 
 // benchConfig is what warren bench measures, from its flags.
 type benchConfig struct {
-	jsonPath  string
-	scenarios []string
+	jsonPath   string
+	renderPath string
+	scenarios  []string
 
 	n, size, window, runs int
 	tpContenders          []string
@@ -68,6 +69,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON lines to this file")
+	fs.StringVar(&c.renderPath, "render", "", "measure nothing: print the table of an earlier run's -json file (give the same -scenarios and counts)")
 	scen := fs.String("scenarios", strings.Join(benchScenarios, ","), "scenarios to run, in this order")
 	fs.IntVar(&c.n, "n", 50000, "throughput: messages per run")
 	fs.IntVar(&c.size, "size", 100, "message body bytes")
@@ -167,13 +169,18 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := runBench(ctx, cfg, stderr)
+	var rep *benchReport
+	if cfg.renderPath != "" {
+		rep, err = renderBench(cfg.renderPath, cfg)
+	} else {
+		rep, err = runBench(ctx, cfg, stderr)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	rep.writeMarkdown(stdout)
-	if cfg.jsonPath != "" {
+	if cfg.jsonPath != "" && cfg.renderPath == "" {
 		if err := writeBenchJSON(cfg.jsonPath, rep); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1

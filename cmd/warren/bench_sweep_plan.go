@@ -109,3 +109,33 @@ func parseSweepDurations(s string) ([]time.Duration, error) {
 func sweepBounds(f time.Duration) (median, maximum time.Duration) {
 	return max(time.Second, f/5), max(2*time.Second, time.Duration(0.35*float64(f)))
 }
+
+// sweepFaultLength is how long a cell's faults lasted as the contenders met
+// them, the median over its repetitions; the targets are relative to it.
+// For a partition it is the hold itself. For stop_app it runs from the
+// first contender's loss to the broker accepting connections again, which
+// is longer than the hold by the time stop_app and start_app take: a broker
+// that takes 8 s to stop and boot is down for 8 s more than it was held.
+func sweepFaultLength(samples []benchSample, cell string) time.Duration {
+	byRep := map[int]float64{}
+	stopApp := strings.HasPrefix(cell, scenSweep+" "+sweepStopApp+" ")
+	for _, s := range samples {
+		if s.Scenario != cell || s.Err != "" {
+			continue
+		}
+		f := s.Metrics["fault_ms"]
+		if stopApp && s.Metrics["losses"] > 0 {
+			// From this contender's loss to the fault's end.
+			f = s.Metrics["down_ms"] - s.Metrics["extra_ms"]
+		}
+		byRep[s.Run] = max(byRep[s.Run], f)
+	}
+	var fs []float64
+	for _, f := range byRep {
+		fs = append(fs, f)
+	}
+	if len(fs) == 0 {
+		return 0
+	}
+	return time.Duration(benchMedian(fs) * 1e6)
+}

@@ -107,3 +107,23 @@ func TestSweepRows(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepFaultLength(t *testing.T) {
+	stop := sweepCell(sweepStopApp, 5*time.Second)
+	part := sweepCell(sweepPartition, 5*time.Second)
+	samples := []benchSample{
+		// stop_app: from the first loss to the fault's end, per repetition.
+		metric(stop, contNaive, 1, "fault_ms", 9000.0, "down_ms", 8400.0, "extra_ms", 400.0, "losses", 1.0),
+		metric(stop, contWarren, 1, "fault_ms", 9000.0, "down_ms", 8300.0, "extra_ms", 200.0, "losses", 1.0),
+		metric(stop, contWarren, 2, "fault_ms", 7000.0, "down_ms", 6500.0, "extra_ms", 500.0, "losses", 1.0),
+		metric(stop, contWarren, 3, "fault_ms", 7000.0, "down_ms", 7500.0, "extra_ms", 500.0, "losses", 1.0),
+		// partition: the hold, whether or not anyone noticed.
+		metric(part, contNaive, 1, "fault_ms", 5001.0, "losses", 0.0),
+	}
+	if got, want := sweepFaultLength(samples, stop), 7*time.Second; got != want {
+		t.Errorf("stop_app fault length = %v, want %v (median of 8.1, 6 and 7 s)", got, want)
+	}
+	if got, want := sweepFaultLength(samples, part), 5001*time.Millisecond; got != want {
+		t.Errorf("partition fault length = %v, want %v", got, want)
+	}
+}
