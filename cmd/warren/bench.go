@@ -95,7 +95,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.DurationVar(&c.sweepGapMin, "sweep-gap-min", 2*time.Second, "sweep: shortest healthy time between faults")
 	fs.DurationVar(&c.sweepGapMax, "sweep-gap-max", 20*time.Second, "sweep: longest healthy time between faults")
 	fs.Int64Var(&c.sweepSeed, "sweep-seed", 15, "sweep: seed of the fault order and the healthy gaps")
-	fs.DurationVar(&c.sweepHeartbeat, "sweep-heartbeat", time.Second, "sweep: AMQP heartbeat, short so that partitions are noticed")
+	fs.DurationVar(&c.sweepHeartbeat, "sweep-heartbeat", time.Second, "sweep: AMQP heartbeat of the partition phase, short so that partitions are noticed (the other faults run with the default)")
 	fs.DurationVar(&c.resetAfter, "reset-after", 0, "warren: reconnect.Policy.ResetAfter (0: the policy's default)")
 	fs.BoolVar(&c.debug, "debug", false, "workers log amqp091-go's messages, copied to stderr")
 	quick := fs.Bool("quick", false, "a smoke run with small counts (about a minute); figures are not meaningful")

@@ -93,7 +93,7 @@ func (bn *bench) sweepPhase(ctx context.Context, faults []sweepFault) {
 			return
 		}
 		if prev != nil {
-			r.recordOutcomes(*prev, prevEnd)
+			r.recordOutcomes(ctx, *prev, prevEnd)
 		}
 		end, err := r.inject(ctx, *f)
 		if err != nil {
@@ -103,13 +103,13 @@ func (bn *bench) sweepPhase(ctx context.Context, faults []sweepFault) {
 			return
 		}
 		if err := r.waitUp(ctx, *f); err != nil {
-			r.recordOutcomes(*f, end)
+			r.recordOutcomes(ctx, *f, end)
 			return
 		}
 		prev, prevEnd = f, end
 	}
 	if prev != nil && benchSleep(ctx, benchSweepSettle) == nil {
-		r.recordOutcomes(*prev, prevEnd)
+		r.recordOutcomes(ctx, *prev, prevEnd)
 	}
 }
 
@@ -140,9 +140,13 @@ func (r *sweepRunner) startAll(ctx context.Context, proxied bool) error {
 		}
 		cfg := bn.worker(c, scenOutage, sc.queue)
 		cfg.ConnName = "warren-bench-" + c + "-sweep"
-		cfg.Heartbeat = bn.cfg.sweepHeartbeat
 		cfg.Deadline = 2 * time.Hour // the coordinator ends the worker
 		if proxied {
+			// Short, so that partitions are noticed at all. The direct
+			// phase keeps the default: a 1 s heartbeat misses beats while
+			// start_app loads the machine, and spurious losses would be
+			// counted as the fault's downtime.
+			cfg.Heartbeat = bn.cfg.sweepHeartbeat
 			p, err := faultproxy.New(bn.b.Addr())
 			if err != nil {
 				return err
@@ -240,9 +244,14 @@ func (r *sweepRunner) waitUp(ctx context.Context, f sweepFault) error {
 }
 
 // recordOutcomes records fault f's sample for every contender, from the
-// lines its worker sent since the fault started.
-func (r *sweepRunner) recordOutcomes(f sweepFault, end time.Time) {
+// lines its worker sent since the fault started. A contender that lost its
+// connection again during the healthy gap is waited for first: that loss
+// is downtime after the fault's end too.
+func (r *sweepRunner) recordOutcomes(ctx context.Context, f sweepFault, end time.Time) {
 	for _, sc := range r.conts {
+		if err := sc.track.waitUp(ctx, sc.start.UnixNano(), false, benchSweepUpTimeout); err != nil {
+			r.bn.logf("bench: sweep %s: %v", sc.name, err)
+		}
 		events, werr := sc.track.snapshot()
 		o, err := sweepOutcomeOf(events, sc.start.UnixNano(), end.UnixNano())
 		if err != nil {
