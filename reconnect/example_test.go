@@ -47,8 +47,8 @@ func ExampleSchedule() {
 	// Output:
 	// dial after 0s (failed so far: 0)
 	// dial after 10ms (failed so far: 1)
-	// dial after 20ms (failed so far: 2)
-	// dial after 40ms (failed so far: 3)
+	// dial after 12ms (failed so far: 2)
+	// dial after 14ms (failed so far: 3)
 }
 
 func ExampleSchedule_giveUp() {
@@ -111,5 +111,5 @@ func ExamplePolicy_Validate() {
 	fmt.Println(reconnect.Policy{Initial: time.Minute, Jitter: 2}.Validate())
 	// Output:
 	// <nil>
-	// reconnect: invalid policy: Max (30s) must not be less than Initial (1m0s); Jitter must be in [0,1], got 2
+	// reconnect: invalid policy: Max (10s) must not be less than Initial (1m0s); Jitter must be in [0,1], got 2
 }
