@@ -88,7 +88,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchConfig, error) {
 	fs.DurationVar(&c.killFor, "kill-for", 12*time.Second, "loss: stop killing after this long")
 	fs.DurationVar(&c.lossDeadline, "loss-deadline", 45*time.Second, "loss: bound on each contender's run")
 	fs.DurationVar(&c.naiveDelay, "naive-delay", time.Second, "naive: wait after a failed dial (amqp091-go's example uses 5s)")
-	kinds := fs.String("sweep-kinds", strings.Join(sweepKindsAll, ","), "sweep: fault kinds (kill, stop_app, partition)")
+	kinds := fs.String("sweep-kinds", strings.Join(sweepKindsDefault, ","), "sweep: fault kinds (kill, stop_app, partition; restart is opt-in)")
 	durs := fs.String("sweep-durations", "1s,5s,15s", "sweep: how long stop_app and partition faults are held")
 	long := fs.Bool("sweep-long", false, "sweep: also hold faults for 60s (adds about 7 minutes)")
 	fs.IntVar(&c.sweepReps, "sweep-reps", 3, "sweep: faults per (kind, duration); median and max are reported")

@@ -104,7 +104,10 @@ func rowSpecs(cfg benchConfig) []rowSpec {
 func sweepRowSpecs(cfg benchConfig) []rowSpec {
 	var specs []rowSpec
 	for _, c := range sweepCells(cfg.sweepKinds, cfg.sweepDurations) {
-		what := fmt.Sprintf("%s %v: fault end → up", c.kind, c.dur)
+		what := c.kind + ": fault end → up"
+		if sweepHeld(c.kind) {
+			what = fmt.Sprintf("%s %v: fault end → up", c.kind, c.dur)
+		}
 		for _, r := range []struct {
 			agg  func([]float64) float64
 			name string

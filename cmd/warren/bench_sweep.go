@@ -185,8 +185,9 @@ func (r *sweepRunner) close() {
 }
 
 // inject applies fault f to every contender and returns when it ended: for
-// a kill, when it was requested; for stop_app, when a fresh dial first
-// succeeded after start_app; for a partition, when the proxies healed.
+// a kill, when it was requested; for stop_app and a restart, when a fresh
+// dial first succeeded after the broker came back; for a partition, when the
+// proxies healed.
 func (r *sweepRunner) inject(ctx context.Context, f sweepFault) (time.Time, error) {
 	bn := r.bn
 	switch f.kind {
@@ -214,7 +215,15 @@ func (r *sweepRunner) inject(ctx context.Context, f sweepFault) (time.Time, erro
 		if err := benchSleep(ctx, f.dur); err != nil {
 			return start, err
 		}
-		end, err := bn.startAppAndProbe(ctx)
+		end, err := bn.probeBack(ctx, bn.b.Faults.StartApp, false)
+		bn.redialAdmin()
+		return end, err
+	case sweepRestart:
+		start := time.Now()
+		for _, sc := range r.conts {
+			sc.start = start
+		}
+		end, err := bn.probeBack(ctx, bn.b.Faults.Restart, true)
 		bn.redialAdmin()
 		return end, err
 	case sweepPartition:
@@ -287,28 +296,34 @@ func (bn *bench) killUser(ctx context.Context, user string) error {
 	}
 }
 
-// startAppAndProbe starts the broker application and, meanwhile, dials it
-// every benchSweepProbeEvery; it returns when the first successful dial
-// started, which is when the fault ended for a client. It also waits for
-// start_app itself to finish.
-func (bn *bench) startAppAndProbe(ctx context.Context) (time.Time, error) {
+// probeBack runs bring (start_app, or a restart) and, meanwhile, dials the
+// broker every benchSweepProbeEvery; it returns when the first successful
+// dial started, which is when the fault ended for a client, after bring
+// has returned too. With downFirst, successes before a failed dial (a
+// restart that has not stopped the node yet) do not count.
+func (bn *bench) probeBack(ctx context.Context, bring func(context.Context) error, downFirst bool) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, benchSweepBrokerTimeout)
 	defer cancel()
-	started := make(chan error, 1)
-	go func() { started <- bn.b.Faults.StartApp(ctx) }()
+	brought := make(chan error, 1)
+	go func() { brought <- bring(ctx) }()
 	cfg := amqp.Config{Dial: amqp.DefaultDial(time.Second)}
+	down := !downFirst
 	for {
 		at := time.Now()
 		c, err := amqp.DialConfig(bn.b.URL, cfg)
 		if err == nil {
 			c.Close()
-			if serr := <-started; serr != nil {
-				return at, fmt.Errorf("start_app: %w", serr)
+		} else {
+			down = true
+		}
+		if err == nil && down {
+			if berr := <-brought; berr != nil {
+				return at, berr
 			}
 			return at, nil
 		}
 		if benchSleep(ctx, benchSweepProbeEvery) != nil {
-			return at, fmt.Errorf("broker not back after start_app: %w (last dial: %v)", ctx.Err(), err)
+			return at, fmt.Errorf("broker not back: %w (last dial: %v)", ctx.Err(), err)
 		}
 	}
 }

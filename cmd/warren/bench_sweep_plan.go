@@ -14,10 +14,19 @@ const (
 	sweepKill      = "kill"      // broker-side close (320), a fault of 0 s
 	sweepStopApp   = "stop_app"  // refused: rabbitmqctl stop_app, hold, start_app
 	sweepPartition = "partition" // silent: the fault proxy holds bytes both ways, then heals
+	sweepRestart   = "restart"   // refused: the node process stops and boots again (as long as that takes)
 )
 
 // sweepKindsAll are the kinds -sweep-kinds accepts, in table order.
-var sweepKindsAll = []string{sweepKill, sweepStopApp, sweepPartition}
+var sweepKindsAll = []string{sweepKill, sweepStopApp, sweepPartition, sweepRestart}
+
+// sweepKindsDefault are the kinds swept unless -sweep-kinds says otherwise;
+// a restart takes its own time, about 10 s here, so it is opt-in.
+var sweepKindsDefault = []string{sweepKill, sweepStopApp, sweepPartition}
+
+// sweepHeld reports whether faults of kind are held for the configured
+// durations; the others last as long as they take.
+func sweepHeld(kind string) bool { return kind == sweepStopApp || kind == sweepPartition }
 
 // sweepFault is one fault of the sweep: its kind, how long it is held, and
 // how long every contender has been healthy before it starts.
@@ -48,7 +57,7 @@ func (f sweepFault) proxied() bool { return f.kind == sweepPartition }
 func sweepCells(kinds []string, durs []time.Duration) []sweepFault {
 	var cells []sweepFault
 	for _, k := range kinds {
-		if k == sweepKill {
+		if !sweepHeld(k) {
 			cells = append(cells, sweepFault{kind: k})
 			continue
 		}
@@ -112,19 +121,19 @@ func sweepBounds(f time.Duration) (median, maximum time.Duration) {
 
 // sweepFaultLength is how long a cell's faults lasted as the contenders met
 // them, the median over its repetitions; the targets are relative to it.
-// For a partition it is the hold itself. For stop_app it runs from the
+// For a partition it is the hold itself. For stop_app (and a restart) it runs from the
 // first contender's loss to the broker accepting connections again, which
 // is longer than the hold by the time stop_app and start_app take: a broker
 // that takes 8 s to stop and boot is down for 8 s more than it was held.
 func sweepFaultLength(samples []benchSample, cell string) time.Duration {
 	byRep := map[int]float64{}
-	stopApp := strings.HasPrefix(cell, scenSweep+" "+sweepStopApp+" ")
+	fromLoss := strings.HasPrefix(cell, scenSweep+" "+sweepStopApp+" ") || strings.HasPrefix(cell, scenSweep+" "+sweepRestart+" ")
 	for _, s := range samples {
 		if s.Scenario != cell || s.Err != "" {
 			continue
 		}
 		f := s.Metrics["fault_ms"]
-		if stopApp && s.Metrics["losses"] > 0 {
+		if fromLoss && s.Metrics["losses"] > 0 {
 			// From this contender's loss to the fault's end.
 			f = s.Metrics["down_ms"] - s.Metrics["extra_ms"]
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestSweepPlan(t *testing.T) {
-	cells := sweepCells(sweepKindsAll, []time.Duration{time.Second, 5 * time.Second})
+	cells := sweepCells(sweepKindsDefault, []time.Duration{time.Second, 5 * time.Second})
 	if got, want := len(cells), 5; got != want { // one kill cell, two each for stop_app and partition
 		t.Fatalf("%d cells, want %d: %v", got, want, cells)
 	}
@@ -99,7 +99,7 @@ func TestSweepRows(t *testing.T) {
 	if mx.Met == nil || *mx.Met {
 		t.Errorf("max row %+v: want missed at 2,500 ms > 2,000 ms", mx)
 	}
-	findRow(t, rep, "extra_ms", "kill 0s")
+	findRow(t, rep, "extra_ms", "kill: fault end")
 	cfg.scenarios = []string{scenOutage}
 	for _, r := range buildReport(benchEnv{}, cfg, samples).Rows {
 		if r.Metric == "extra_ms" {
