@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -299,8 +300,10 @@ func (bn *bench) killUser(ctx context.Context, user string) error {
 // probeBack runs bring (start_app, or a restart) and, meanwhile, dials the
 // broker every benchSweepProbeEvery; it returns when the first successful
 // dial started, which is when the fault ended for a client, after bring
-// has returned too. With downFirst, successes before a failed dial (a
-// restart that has not stopped the node yet) do not count.
+// has returned too. With downFirst, successes before a refused dial (a
+// restart that has not stopped the node yet) do not count; other failures
+// do not show the node down: a stopping node still accepts connections
+// and refuses the login, and may then accept one more.
 func (bn *bench) probeBack(ctx context.Context, bring func(context.Context) error, downFirst bool) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, benchSweepBrokerTimeout)
 	defer cancel()
@@ -313,7 +316,7 @@ func (bn *bench) probeBack(ctx context.Context, bring func(context.Context) erro
 		c, err := amqp.DialConfig(bn.b.URL, cfg)
 		if err == nil {
 			c.Close()
-		} else {
+		} else if errors.Is(err, syscall.ECONNREFUSED) {
 			down = true
 		}
 		if err == nil && down {
