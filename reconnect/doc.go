@@ -5,9 +5,12 @@
 //
 //   - Policy is plain data describing a capped exponential backoff with
 //     jitter; Schedule runs it for one supervisor. The first dial is
-//     immediate, so is the first redial after a connection that lasted, and
-//     connections that drop quickly (flaps) keep the backoff growing instead
-//     of resetting it. With the defaults a Schedule never gives up.
+//     immediate, and so is the first redial after a connection that worked
+//     for a second, whose loss also forgets the failed dials of earlier
+//     outages: the wait after a fault ends stays proportionate to that fault.
+//     Connections that drop within a second (flaps) earn a penalty that
+//     grows to Max within five flaps and that only healthy connected time
+//     forgives. With the defaults a Schedule never gives up.
 //   - Wait sleeps for a delay the only way warren sleeps: a select on the
 //     context, one timer and a kick channel that cuts the wait short.
 //   - Classify sorts errors into Transient (retry with backoff) and Permanent

@@ -47,9 +47,52 @@ func ExampleSchedule() {
 	// Output:
 	// dial after 0s (failed so far: 0)
 	// dial after 10ms (failed so far: 1)
-	// dial after 20ms (failed so far: 2)
-	// dial after 40ms (failed so far: 3)
+	// dial after 12ms (failed so far: 2)
+	// dial after 14ms (failed so far: 3)
 }
+
+func ExampleSchedule_flaps() {
+	// A broker that accepts every connection and drops it at once. The fake
+	// clock stands in for the time the connections lasted; a tiny Jitter
+	// keeps the output stable.
+	clock := &stepClock{now: time.Unix(0, 0)}
+	sched, err := reconnect.NewSchedule(reconnect.Policy{Jitter: 1e-9}, clock)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for flap := 0; flap <= 6; flap++ {
+		delay, _ := sched.Next()
+		fmt.Printf("after %d flaps: dial after %v\n", flap, delay.Round(time.Millisecond))
+		clock.now = clock.now.Add(delay)
+		sched.Connected()
+		clock.now = clock.now.Add(50 * time.Millisecond) // dropped within 50ms
+		sched.Lost()
+	}
+	// Losing a connection that lasted is redialed at once, and its time
+	// forgives flaps (10 s each): after a minute of health a new flap is a
+	// first flap again.
+	delay, _ := sched.Next()
+	sched.Connected()
+	clock.now = clock.now.Add(delay + time.Minute)
+	sched.Lost()
+	delay, _ = sched.Next()
+	fmt.Printf("after a healthy minute: dial after %v\n", delay)
+	// Output:
+	// after 0 flaps: dial after 0s
+	// after 1 flaps: dial after 0s
+	// after 2 flaps: dial after 1s
+	// after 3 flaps: dial after 3s
+	// after 4 flaps: dial after 9s
+	// after 5 flaps: dial after 10s
+	// after 6 flaps: dial after 10s
+	// after a healthy minute: dial after 0s
+}
+
+// stepClock is a backoff.Clock that the example moves by hand.
+type stepClock struct{ now time.Time }
+
+func (c *stepClock) Now() time.Time { return c.now }
 
 func ExampleSchedule_giveUp() {
 	sched, err := reconnect.NewSchedule(reconnect.Policy{MaxAttempts: 2}, nil)
@@ -111,5 +154,5 @@ func ExamplePolicy_Validate() {
 	fmt.Println(reconnect.Policy{Initial: time.Minute, Jitter: 2}.Validate())
 	// Output:
 	// <nil>
-	// reconnect: invalid policy: Max (30s) must not be less than Initial (1m0s); Jitter must be in [0,1], got 2
+	// reconnect: invalid policy: Max (10s) must not be less than Initial (1m0s); Jitter must be in [0,1], got 2
 }

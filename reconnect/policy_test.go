@@ -10,11 +10,13 @@ import (
 
 func TestDefaultPolicy(t *testing.T) {
 	want := Policy{
-		Initial:    100 * time.Millisecond,
-		Max:        30 * time.Second,
-		Multiplier: 2,
-		Jitter:     0.5,
-		ResetAfter: 60 * time.Second,
+		Initial:     100 * time.Millisecond,
+		Max:         10 * time.Second,
+		Multiplier:  1.2,
+		Jitter:      0.4,
+		ResetAfter:  time.Second,
+		FlapDelay:   time.Second,
+		FlapForgive: 10 * time.Second,
 	}
 	if got := DefaultPolicy(); got != want {
 		t.Fatalf("DefaultPolicy() = %+v, want %+v", got, want)
@@ -44,21 +46,23 @@ func TestWithDefaults(t *testing.T) {
 		{
 			name: "set fields are kept",
 			in: Policy{Initial: time.Second, Max: time.Minute, Multiplier: 1.5, Jitter: 0.1,
-				MaxElapsed: time.Hour, MaxAttempts: 3, ResetAfter: 5 * time.Second},
+				MaxElapsed: time.Hour, MaxAttempts: 3, ResetAfter: 5 * time.Second,
+				FlapDelay: 2 * time.Second, FlapForgive: time.Minute},
 			want: Policy{Initial: time.Second, Max: time.Minute, Multiplier: 1.5, Jitter: 0.1,
-				MaxElapsed: time.Hour, MaxAttempts: 3, ResetAfter: 5 * time.Second},
+				MaxElapsed: time.Hour, MaxAttempts: 3, ResetAfter: 5 * time.Second,
+				FlapDelay: 2 * time.Second, FlapForgive: time.Minute},
 		},
 		{
 			name: "invalid values are kept for Validate to report",
 			in:   Policy{Initial: -time.Second, Multiplier: 0.5, Jitter: -1, MaxAttempts: -2},
-			want: Policy{Initial: -time.Second, Max: 30 * time.Second, Multiplier: 0.5, Jitter: -1,
-				MaxAttempts: -2, ResetAfter: time.Minute},
+			want: Policy{Initial: -time.Second, Max: 10 * time.Second, Multiplier: 0.5, Jitter: -1,
+				MaxAttempts: -2, ResetAfter: time.Second, FlapDelay: time.Second, FlapForgive: 10 * time.Second},
 		},
 		{
 			name: "give-up limits stay off",
 			in:   Policy{Initial: time.Second},
-			want: Policy{Initial: time.Second, Max: 30 * time.Second, Multiplier: 2, Jitter: 0.5,
-				ResetAfter: time.Minute},
+			want: Policy{Initial: time.Second, Max: 10 * time.Second, Multiplier: 1.2, Jitter: 0.4,
+				ResetAfter: time.Second, FlapDelay: time.Second, FlapForgive: 10 * time.Second},
 		},
 	}
 	for _, tt := range tests {
@@ -86,6 +90,9 @@ func TestValidate(t *testing.T) {
 		{name: "negative max", p: Policy{Max: -time.Second}, want: []string{"Max must not be negative"}},
 		{name: "negative max elapsed", p: Policy{MaxElapsed: -time.Second}, want: []string{"MaxElapsed must not be negative"}},
 		{name: "negative reset after", p: Policy{ResetAfter: -time.Second}, want: []string{"ResetAfter must not be negative"}},
+		{name: "negative flap delay", p: Policy{FlapDelay: -time.Second}, want: []string{"FlapDelay must not be negative"}},
+		{name: "negative flap forgive", p: Policy{FlapForgive: -time.Second}, want: []string{"FlapForgive must not be negative"}},
+		{name: "flap delay above max is capped, not refused", p: Policy{Max: time.Second, FlapDelay: time.Minute}},
 		{name: "multiplier below one", p: Policy{Multiplier: 0.5}, want: []string{"Multiplier must be"}},
 		{name: "negative multiplier", p: Policy{Multiplier: -2}, want: []string{"Multiplier must be"}},
 		{name: "NaN multiplier", p: Policy{Multiplier: math.NaN()}, want: []string{"Multiplier must be"}},
@@ -96,7 +103,7 @@ func TestValidate(t *testing.T) {
 		{name: "max below initial", p: Policy{Initial: time.Minute, Max: time.Second},
 			want: []string{"Max (1s) must not be less than Initial (1m0s)"}},
 		{name: "default max below initial", p: Policy{Initial: time.Minute},
-			want: []string{"Max (30s) must not be less than Initial (1m0s)"}},
+			want: []string{"Max (10s) must not be less than Initial (1m0s)"}},
 		{name: "huge max", p: Policy{Max: math.MaxInt64}, want: []string{"Max must be at most"}},
 		{name: "negative max attempts", p: Policy{MaxAttempts: -1}, want: []string{"MaxAttempts must not be negative"}},
 		{name: "every problem reported", p: Policy{Initial: -1, Multiplier: 0.5, Jitter: 2, MaxAttempts: -1},

@@ -16,40 +16,55 @@ import (
 // connection is later lost it calls Lost. A failed dial is simply followed by
 // another Next, which is how the Schedule counts failures.
 //
-// The first dial of a fresh Schedule is immediate. After a lost connection
-// the first redial is immediate too if the connection had stayed up for
-// Policy.ResetAfter, which also resets the schedule to its fresh state.
-// Otherwise the connection counts as a flap: the Schedule spends its single
-// immediate-redial grant if it still holds it, and continues the backoff
-// sequence where it left off if not, so a node that accepts connections and
-// drops them at once is dialled less and less often, down to one dial per
-// Policy.Max. Only a connection that stays up for ResetAfter gives the grant
-// back.
+// The first dial of a fresh Schedule is immediate, and so is the first
+// redial after losing a healthy connection (one that stayed up for
+// Policy.ResetAfter), which also resets the dial backoff: the failed dials
+// of an earlier outage say nothing about the next one. Failed dials in a row
+// then wait Initial, growing by Multiplier up to Max, each jittered.
+//
+// A connection lost sooner is a flap. Flaps are counted across connections
+// and forgiven only by healthy connected time (Policy.FlapForgive each). The
+// redial after the first flap is immediate; after the second it waits
+// FlapDelay, and each further flap triples that, up to Max; and while flaps
+// are unforgiven no failed dial waits less than that penalty. So a node that
+// accepts connections and drops them at once is dialled less and less
+// often, down to about one dial per Max, while a healthy connection killed
+// every few seconds is redialed at once every time.
 //
 // The give-up limits count from the last success: MaxAttempts counts failed
 // dials since the last Connected, MaxElapsed measures time since the last Lost
 // (or NewSchedule). Because any successful dial resets both, a flapping node
-// never exhausts them; the growing backoff, not giving up, handles flaps.
+// never exhausts them; the flap penalty, not giving up, handles flaps.
 type Schedule struct {
 	policy   Policy
 	clock    backoff.Clock
+	rnd      func() float64 // jitter source, floats in [0,1)
 	bo       backoff.ExponentialBackOff
 	maxDelay time.Duration // Max·(1+Jitter), a hard cap on any delay
+	flaps    flaps
 
-	connected bool      // between Connected and Lost
-	dialing   bool      // Next handed out a delay and its dial has not succeeded yet
-	immediate bool      // the next Next returns 0 without touching the backoff
-	grant     bool      // one immediate redial after a flap is still available
-	failures  int       // failed dials since the last Connected
-	upSince   time.Time // when the current or last connection was made
-	downSince time.Time // when the last connection was lost, or the Schedule made
-	gaveUp    error     // sticky until Connected: once given up, stay given up
+	connected bool          // between Connected and Lost
+	dialing   bool          // Next handed out a delay and its dial has not succeeded yet
+	redial    bool          // the next Next is the first dial after a loss (or the very first)
+	redialIn  time.Duration // un-jittered delay of that dial: 0, or the flap penalty
+	failures  int           // failed dials since the last Connected
+	upSince   time.Time     // when the current or last connection was made
+	downSince time.Time     // when the last connection was lost, or the Schedule made
+	gaveUp    error         // sticky until Connected: once given up, stay given up
 }
 
 // NewSchedule returns a fresh Schedule for p, with p's zero fields replaced by
 // their defaults. A nil clock means the system clock. It returns an error
-// wrapping ErrInvalidPolicy if p does not validate.
+// wrapping ErrInvalidPolicy if p does not validate. Its jitter comes from
+// math/rand's global source, so schedules in one process (or a fleet of
+// processes) draw independently.
 func NewSchedule(p Policy, clock backoff.Clock) (*Schedule, error) {
+	return newSchedule(p, clock, systemRand)
+}
+
+// newSchedule is NewSchedule with the jitter source given, so that tests can
+// replay schedules from seeds.
+func newSchedule(p Policy, clock backoff.Clock, rnd func() float64) (*Schedule, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -60,25 +75,26 @@ func NewSchedule(p Policy, clock backoff.Clock) (*Schedule, error) {
 	s := &Schedule{
 		policy: p,
 		clock:  clock,
+		rnd:    rnd,
 		bo: backoff.ExponentialBackOff{
-			InitialInterval:     p.Initial,
-			RandomizationFactor: p.Jitter,
+			InitialInterval: p.Initial,
+			// The ladder itself is un-jittered: Next draws the jitter from
+			// the Schedule's own source (see jitter).
+			RandomizationFactor: 0,
 			Multiplier:          p.Multiplier,
 			MaxInterval:         p.Max,
 			// Always 0, never backoff's 15-minute default, which would
 			// silently stop a supervisor. Policy.MaxElapsed is enforced by
 			// Next instead, because backoff measures elapsed time from its
-			// last Reset, and flap damping deliberately withholds Resets:
-			// a supervisor that flapped for an hour would give up on the
-			// first failed redial. With MaxElapsedTime 0 backoff also never
-			// returns its Stop value, which is 0 in a struct literal and
-			// would read as "dial now".
+			// last Reset, and flaps deliberately withhold Resets. With
+			// MaxElapsedTime 0 backoff also never returns its Stop value,
+			// which is 0 in a struct literal and would read as "dial now".
 			MaxElapsedTime: 0,
 			Clock:          clock,
 		},
-		maxDelay:  time.Duration(float64(p.Max) * (1 + p.Jitter)),
-		immediate: true,
-		grant:     true,
+		maxDelay: time.Duration(float64(p.Max) * (1 + p.Jitter)),
+		flaps:    newFlaps(p),
+		redial:   true,
 	}
 	s.bo.Reset() // sets the first interval and the start time from the clock
 	s.downSince = clock.Now()
@@ -110,15 +126,12 @@ func (s *Schedule) Next() (time.Duration, error) {
 		return 0, s.gaveUp
 	}
 
-	var d time.Duration
-	if s.immediate {
-		s.immediate = false
-	} else {
-		// backoff rounds its draw to whole nanoseconds and may land a
-		// nanosecond above Max·(1+Jitter); the cap makes the documented bound
-		// exact.
-		d = min(s.bo.NextBackOff(), s.maxDelay)
+	base := s.redialIn
+	if !s.redial {
+		base = max(s.bo.NextBackOff(), s.flaps.penalty())
 	}
+	s.redial, s.redialIn = false, 0
+	d := jitter(base, s.policy.Jitter, s.rnd, s.maxDelay)
 
 	if limit := s.policy.MaxElapsed; limit > 0 {
 		if down := s.clock.Now().Sub(s.downSince); down+d > limit {
@@ -134,25 +147,26 @@ func (s *Schedule) Next() (time.Duration, error) {
 
 // Connected records a successful dial. It ends the row of failed dials and
 // clears a give-up, and starts the clock that decides, at Lost, whether the
-// connection lived long enough to reset the schedule. Calling it while
-// already connected does nothing.
+// connection was healthy or a flap. Calling it while already connected does
+// nothing.
 func (s *Schedule) Connected() {
 	if s.connected {
 		return
 	}
 	s.connected = true
 	s.dialing = false
-	s.immediate = false
+	s.redial, s.redialIn = false, 0
 	s.failures = 0
 	s.gaveUp = nil
 	s.upSince = s.clock.Now()
 }
 
 // Lost records that the connection made since the last Connected is gone.
-// If it stayed up for Policy.ResetAfter the schedule returns to its fresh
-// state; otherwise the immediate-redial grant is spent if still held. The
-// check happens here, lazily, so that no timer runs while connected. Calling
-// Lost while not connected does nothing.
+// A connection that stayed up for Policy.ResetAfter was healthy: its time
+// forgives flaps, the dial backoff starts over, and the next dial is
+// immediate. A shorter one is a flap: the flap penalty grows and the next
+// dial waits it. The check happens here, lazily, so that no timer runs while
+// connected. Calling Lost while not connected does nothing.
 func (s *Schedule) Lost() {
 	if !s.connected {
 		return
@@ -160,16 +174,15 @@ func (s *Schedule) Lost() {
 	now := s.clock.Now()
 	s.connected = false
 	s.downSince = now
-	if now.Sub(s.upSince) >= s.policy.ResetAfter {
+	s.redial = true
+	if up := now.Sub(s.upSince); up >= s.policy.ResetAfter {
+		s.flaps.healthy(up)
 		s.bo.Reset()
-		s.grant = true
-		s.immediate = true
+		s.redialIn = 0
 		return
 	}
-	if s.grant {
-		s.grant = false
-		s.immediate = true
-	}
+	s.flaps.flapped()
+	s.redialIn = s.flaps.penalty()
 }
 
 // Attempt returns the number of failed dials since the last Connected, as of

@@ -51,9 +51,9 @@ func near(got, want time.Duration) bool {
 // op is one step of a scripted supervisor: the schedule call it makes and, for
 // Next, the delay it must get back.
 type op struct {
-	call    string // "next", "up" (Connected), "down" (Lost), "wait" (advance the clock)
-	d       time.Duration
-	attempt int // for "next": Attempt() afterwards
+	call    string        // "next", "up" (Connected), "down" (Lost), "wait" (advance the clock)
+	d       time.Duration // for "next", a negative d accepts any delay
+	attempt int           // for "next": Attempt() afterwards
 }
 
 func next(d time.Duration, attempt int) op { return op{call: "next", d: d, attempt: attempt} }
@@ -67,11 +67,13 @@ func wait(d time.Duration) op { return op{call: "wait", d: d} }
 
 func TestScheduleScripts(t *testing.T) {
 	const (
-		ms    = time.Millisecond
-		flap  = 5 * time.Second
-		reset = time.Minute
+		ms      = time.Millisecond
+		flap    = time.Second     // shorter than ResetAfter
+		healthy = 5 * time.Second // ResetAfter exactly
 	)
-	base := Policy{Initial: 100 * ms, Max: 800 * ms, Multiplier: 2, Jitter: tinyJitter, ResetAfter: reset}
+	base := Policy{Initial: 100 * ms, Max: 800 * ms, Multiplier: 2, Jitter: tinyJitter,
+		ResetAfter: healthy, FlapDelay: 200 * ms, FlapForgive: 10 * time.Second}
+	flapOnce := []op{up, wait(flap), down}
 	tests := []struct {
 		name string
 		p    Policy
@@ -94,58 +96,76 @@ func TestScheduleScripts(t *testing.T) {
 			ops:  []op{next(0, 0), next(300*ms, 1), next(300*ms, 2), next(300*ms, 3)},
 		},
 		{
-			name: "first flap uses the grant, the second backs off",
+			name: "a healthy loss redials at once and restarts the backoff",
 			p:    base,
-			ops: []op{next(0, 0), up, wait(flap), down, next(0, 0), up, wait(flap), down,
-				next(100*ms, 0), next(200*ms, 1)},
+			ops: []op{next(0, 0), next(100*ms, 1), next(200*ms, 2), next(400*ms, 3),
+				up, wait(healthy), down, next(0, 0), next(100*ms, 1), next(200*ms, 2),
+				up, wait(time.Hour), down, next(0, 0), next(100*ms, 1)},
 		},
 		{
-			name: "successive flaps continue the growing sequence",
+			name: "healthy connections killed again and again are redialed at once every time",
 			p:    base,
-			ops: []op{next(0, 0), up, wait(flap), down, next(0, 0),
-				up, wait(flap), down, next(100*ms, 0),
-				up, wait(flap), down, next(200*ms, 0),
-				next(400*ms, 1),
-				up, wait(flap), down, next(800*ms, 0),
-				up, wait(flap), down, next(800*ms, 0)},
+			ops: []op{next(0, 0), up, wait(healthy), down, next(0, 0), up, wait(healthy), down,
+				next(0, 0), up, wait(healthy), down, next(0, 0), up, wait(healthy), down, next(0, 0)},
 		},
 		{
-			name: "flaps after failed dials continue the sequence too",
+			name: "the first flap redials at once, later ones wait FlapDelay tripled up to Max",
 			p:    base,
-			ops: []op{next(0, 0), next(100*ms, 1), next(200*ms, 2), up, wait(flap), down,
-				next(0, 0), up, wait(flap), down, next(400*ms, 0)},
+			ops: concat([]op{next(0, 0)}, flapOnce, []op{next(0, 0)}, flapOnce, []op{next(200*ms, 0)},
+				flapOnce, []op{next(600*ms, 0)}, flapOnce, []op{next(800*ms, 0)}, flapOnce, []op{next(800*ms, 0)}),
 		},
 		{
-			name: "a stable connection resets the backoff and gives the grant back",
+			name: "failed dials wait at least the flap penalty",
 			p:    base,
-			ops: []op{next(0, 0), up, wait(flap), down, next(0, 0), next(100*ms, 1), next(200*ms, 2),
-				up, wait(reset), down, next(0, 0), // stable: immediate, fresh backoff
-				up, wait(flap), down, next(0, 0), // grant is back
-				up, wait(flap), down, next(100*ms, 0), // sequence restarted at Initial
-			},
+			ops: concat([]op{next(0, 0)}, flapOnce, []op{next(0, 0)}, flapOnce,
+				[]op{next(200*ms, 0), next(200*ms, 1), next(200*ms, 2), next(400*ms, 3), next(800*ms, 4)}),
 		},
 		{
 			name: "a connection just short of ResetAfter is a flap",
 			p:    base,
-			ops: []op{next(0, 0), up, wait(flap), down, next(0, 0), next(100*ms, 1),
-				up, wait(reset - time.Nanosecond), down, next(200*ms, 0)},
+			ops: []op{next(0, 0), up, wait(healthy - time.Nanosecond), down, next(0, 0),
+				up, wait(healthy - time.Nanosecond), down, next(200*ms, 0)},
+		},
+		{
+			name: "each FlapForgive of healthy time forgives one flap",
+			p:    base,
+			ops: concat([]op{next(0, 0)}, flapOnce, []op{next(0, 0)}, flapOnce, []op{next(200*ms, 0)},
+				// 10 s healthy: two flaps become one; the next flap is the second.
+				[]op{up, wait(10 * time.Second), down, next(0, 0)}, flapOnce, []op{next(200*ms, 0)},
+				// 20 s healthy: both forgiven; the next flap is a first again.
+				[]op{up, wait(20 * time.Second), down, next(0, 0)}, flapOnce, []op{next(0, 0)}),
+		},
+		{
+			name: "healthy time adds up across connections",
+			p:    base,
+			ops: concat([]op{next(0, 0)}, flapOnce, []op{next(0, 0)}, flapOnce, []op{next(200*ms, 0)},
+				[]op{up, wait(6 * time.Second), down, next(0, 0), up, wait(6 * time.Second), down, next(0, 0)},
+				flapOnce, []op{next(200*ms, 0)}),
+		},
+		{
+			name: "flaps stop counting where the penalty reaches Max",
+			p:    base,
+			// Ten flaps count as four (200, 600, then Max); 30 s of health
+			// forgive three, so the next flap is the second.
+			ops: concat([]op{next(0, 0)}, repeat(concat(flapOnce, []op{next(-1, 0)}), 10),
+				[]op{up, wait(30 * time.Second), down, next(0, 0)}, flapOnce, []op{next(200*ms, 0)}),
 		},
 		{
 			name: "Attempt counts failed dials since the last success",
 			p:    base,
-			ops: []op{next(0, 0), next(100*ms, 1), next(200*ms, 2), up, wait(reset), down,
+			ops: []op{next(0, 0), next(100*ms, 1), next(200*ms, 2), up, wait(healthy), down,
 				next(0, 0), next(100*ms, 1)},
 		},
 		{
 			name: "Next while connected counts as a lost connection",
 			p:    base,
-			ops:  []op{next(0, 0), up, wait(flap), next(0, 0), up, wait(flap), next(100*ms, 0)},
+			ops:  []op{next(0, 0), up, wait(flap), next(0, 0), up, wait(flap), next(200*ms, 0)},
 		},
 		{
 			name: "redundant Connected and Lost are ignored",
 			p:    base,
 			ops: []op{down, next(0, 0), up, wait(flap), up, down, down, next(0, 0),
-				up, wait(flap), down, next(100*ms, 0)},
+				up, wait(flap), down, next(200*ms, 0)},
 		},
 	}
 	for _, tt := range tests {
@@ -156,7 +176,7 @@ func TestScheduleScripts(t *testing.T) {
 				switch o.call {
 				case "next":
 					got := mustNext(t, s)
-					if !near(got, o.d) {
+					if o.d >= 0 && !near(got, o.d) {
 						t.Fatalf("op %d: Next() = %v, want %v", i, got, o.d)
 					}
 					if a := s.Attempt(); a != o.attempt {
@@ -175,6 +195,22 @@ func TestScheduleScripts(t *testing.T) {
 			}
 		})
 	}
+}
+
+func concat(parts ...[]op) []op {
+	var out []op
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func repeat(ops []op, n int) []op {
+	var out []op
+	for i := 0; i < n; i++ {
+		out = append(out, ops...)
+	}
+	return out
 }
 
 func TestScheduleMaxAttempts(t *testing.T) {
@@ -322,26 +358,38 @@ func TestNewSchedule(t *testing.T) {
 }
 
 // model is an independent statement of the schedule contract: it tracks the
-// un-jittered delay and the immediate-redial grant.
+// un-jittered ladder of failed dials, the redial after a loss and the flap
+// count.
 type model struct {
-	p         Policy
-	cur       time.Duration
-	immediate bool
-	grant     bool
+	p        Policy
+	cur      time.Duration // un-jittered delay of the next failed dial
+	redial   bool
+	redialIn time.Duration
+	flaps    int
+	credit   time.Duration
 }
 
 func newModel(p Policy) *model {
 	p = p.WithDefaults()
-	return &model{p: p, cur: p.Initial, immediate: true, grant: true}
+	return &model{p: p, cur: p.Initial, redial: true}
 }
 
-// next returns the un-jittered delay, or -1 when the dial must be immediate.
-func (m *model) next() time.Duration {
-	if m.immediate {
-		m.immediate = false
-		return -1
+// penalty is FlapDelay·3^(n−2) capped at Max, or 0 below two flaps.
+func (m *model) penalty(n int) time.Duration {
+	if n < 2 {
+		return 0
 	}
-	d := m.cur
+	d := float64(m.p.FlapDelay) * math.Pow(3, float64(n-2))
+	return time.Duration(min(d, float64(m.p.Max)))
+}
+
+// next returns the un-jittered delay of the next dial (0: immediate).
+func (m *model) next() time.Duration {
+	if m.redial {
+		m.redial = false
+		return m.redialIn
+	}
+	d := max(m.cur, m.penalty(m.flaps))
 	if float64(m.cur) >= float64(m.p.Max)/m.p.Multiplier {
 		m.cur = m.p.Max
 	} else {
@@ -351,22 +399,37 @@ func (m *model) next() time.Duration {
 }
 
 func (m *model) lost(up time.Duration) {
-	switch {
-	case up >= m.p.ResetAfter:
-		m.cur, m.grant, m.immediate = m.p.Initial, true, true
-	case m.grant:
-		m.grant, m.immediate = false, true
+	m.redial = true
+	if up >= m.p.ResetAfter {
+		if m.flaps > 0 {
+			m.credit += up
+			for m.flaps > 0 && m.credit >= m.p.FlapForgive {
+				m.flaps--
+				m.credit -= m.p.FlapForgive
+			}
+		}
+		if m.flaps == 0 {
+			m.credit = 0
+		}
+		m.cur, m.redialIn = m.p.Initial, 0
+		return
 	}
+	if m.penalty(m.flaps) < m.p.Max {
+		m.flaps++
+	}
+	m.redialIn = m.penalty(m.flaps)
 }
 
 func randomPolicy(r *rand.Rand) Policy {
 	initial := time.Duration(1+r.Int63n(int64(5*time.Second))) * time.Nanosecond
 	p := Policy{
-		Initial:    initial,
-		Max:        initial + time.Duration(r.Int63n(int64(initial)*50+1)),
-		Multiplier: 1 + 3*r.Float64(),
-		Jitter:     r.Float64(),
-		ResetAfter: time.Duration(1+r.Intn(120)) * time.Second,
+		Initial:     initial,
+		Max:         initial + time.Duration(r.Int63n(int64(initial)*50+1)),
+		Multiplier:  1 + 3*r.Float64(),
+		Jitter:      r.Float64(),
+		ResetAfter:  time.Duration(1+r.Intn(120)) * time.Second,
+		FlapDelay:   time.Duration(1+r.Int63n(int64(10*time.Second))) * time.Nanosecond,
+		FlapForgive: time.Duration(1+r.Intn(60)) * time.Second,
 	}
 	switch r.Intn(5) {
 	case 0:
@@ -380,9 +443,9 @@ func randomPolicy(r *rand.Rand) Policy {
 }
 
 // TestScheduleDelayBounds checks, for many random policies and random
-// sequences of failed dials, flaps and stable connections, that every delay
-// lies in [d·(1−J), d·(1+J)] for the un-jittered d of the model (rounded
-// outwards to whole nanoseconds) and never exceeds Max·(1+J).
+// sequences of failed dials, flaps and healthy connections, that every
+// delay lies in [d·(1−J), d·(1+J)] for the un-jittered d of the model
+// (rounded outwards to whole nanoseconds) and never exceeds Max·(1+J).
 func TestScheduleDelayBounds(t *testing.T) {
 	const (
 		seed     = 20240601
@@ -393,27 +456,24 @@ func TestScheduleDelayBounds(t *testing.T) {
 	for i := 0; i < policies; i++ {
 		p := randomPolicy(r)
 		c := newFakeClock()
-		s := mustSchedule(t, p, c)
+		s, err := newSchedule(p, c, r.Float64)
+		if err != nil {
+			t.Fatalf("newSchedule(%+v) = %v", p, err)
+		}
 		m := newModel(p)
 		capDelay := float64(p.Max) * (1 + p.Jitter)
 		for step := 0; step < steps; step++ {
 			got := mustNext(t, s)
 			want := m.next()
-			if want < 0 {
-				if got != 0 {
-					t.Fatalf("policy %+v step %d: Next() = %v, want an immediate dial", p, step, got)
-				}
-			} else {
-				lo := math.Floor(float64(want) * (1 - p.Jitter))
-				hi := math.Ceil(float64(want) * (1 + p.Jitter))
-				if float64(got) < lo || float64(got) > hi {
-					t.Fatalf("policy %+v step %d: Next() = %v, want within [%v, %v] around %v",
-						p, step, got, time.Duration(lo), time.Duration(hi), want)
-				}
-				if float64(got) > capDelay {
-					t.Fatalf("policy %+v step %d: Next() = %v exceeds Max·(1+J) = %v",
-						p, step, got, time.Duration(capDelay))
-				}
+			lo := math.Floor(float64(want) * (1 - p.Jitter))
+			hi := math.Ceil(float64(want) * (1 + p.Jitter))
+			if float64(got) < lo || float64(got) > hi {
+				t.Fatalf("policy %+v step %d: Next() = %v, want within [%v, %v] around %v",
+					p, step, got, time.Duration(lo), time.Duration(hi), want)
+			}
+			if float64(got) > capDelay {
+				t.Fatalf("policy %+v step %d: Next() = %v exceeds Max·(1+J) = %v",
+					p, step, got, time.Duration(capDelay))
 			}
 			c.Advance(got)
 			// Then the dial fails (most often), flaps, or holds for a while.
@@ -435,7 +495,10 @@ func TestScheduleDelayBounds(t *testing.T) {
 }
 
 // TestScheduleSpread checks that 1000 clients that lost the same broker at the
-// same instant do not come back in lockstep.
+// same instant, each with its own jitter source, do not come back in
+// lockstep: each delay is spread uniformly over ±Jitter (a standard deviation
+// of Jitter/√3 of the mean). TestStormFleetRestart checks what a restarted
+// node meets.
 func TestScheduleSpread(t *testing.T) {
 	const clients = 1000
 	tests := []struct {
@@ -445,17 +508,17 @@ func TestScheduleSpread(t *testing.T) {
 		maxInBucket  float64 // fraction of clients in the fullest bucket
 		minStdOnMean float64
 	}{
-		// After one failure the default delays span only [50ms, 150ms], so a
-		// 10 ms bucket holds about 10% of perfectly uniform draws.
-		{name: "after 1 failed dial, 10ms buckets", failedDials: 1, bucket: 10 * time.Millisecond, maxInBucket: 0.15, minStdOnMean: 0.2},
+		// After one failure the default delays span only [60ms, 140ms], so a
+		// 2 ms bucket holds about 2.5% of perfectly uniform draws.
 		{name: "after 1 failed dial, 2ms buckets", failedDials: 1, bucket: 2 * time.Millisecond, maxInBucket: 0.05, minStdOnMean: 0.2},
-		{name: "after 5 failed dials, 10ms buckets", failedDials: 5, bucket: 10 * time.Millisecond, maxInBucket: 0.05, minStdOnMean: 0.2},
+		// After ten they span [310ms, 720ms].
+		{name: "after 10 failed dials, 10ms buckets", failedDials: 10, bucket: 10 * time.Millisecond, maxInBucket: 0.05, minStdOnMean: 0.2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			delays := make([]float64, clients)
 			for i := range delays {
-				s := mustSchedule(t, Policy{}, newFakeClock())
+				s, _ := seeded(t, Policy{}, int64(i))
 				mustNext(t, s) // the first, immediate dial
 				var d time.Duration
 				for f := 0; f < tt.failedDials; f++ {

@@ -28,8 +28,9 @@ const (
 
 // benchConfig is what warren bench measures, from its flags.
 type benchConfig struct {
-	jsonPath  string
-	scenarios []string
+	jsonPath   string
+	renderPath string
+	scenarios  []string
 
 	n, size, window, runs int
 	tpContenders          []string
@@ -48,12 +49,19 @@ type benchConfig struct {
 	killFor         time.Duration
 	lossDeadline    time.Duration
 
+	sweepKinds               []string
+	sweepDurations           []time.Duration
+	sweepReps                int
+	sweepGapMin, sweepGapMax time.Duration
+	sweepSeed                int64
+	sweepHeartbeat           time.Duration
+
 	naiveDelay, resetAfter time.Duration
 	debug                  bool
 	command                string
 }
 
-var benchScenarios = []string{scenThroughput, scenIdle, scenOutage, scenDetection, scenLoss}
+var benchScenarios = []string{scenThroughput, scenIdle, scenOutage, scenSweep, scenDetection, scenLoss}
 
 // benchHelp is what warren bench -h prints, before the flags.
 const benchHelp = `
@@ -81,6 +89,7 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchConfig, erro
 	var c benchConfig
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&c.jsonPath, "json", "", "also write the results as JSON lines to this file")
+	fs.StringVar(&c.renderPath, "render", "", "measure nothing: print the table of an earlier run's -json file (give the same -scenarios and counts)")
 	scen := fs.String("scenarios", strings.Join(benchScenarios, ","), "scenarios to run, in this order")
 	fs.IntVar(&c.n, "n", 50000, "throughput: messages per run")
 	fs.IntVar(&c.size, "size", 100, "message body bytes")
@@ -99,7 +108,15 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchConfig, erro
 	fs.DurationVar(&c.killFor, "kill-for", 12*time.Second, "loss: stop killing after this long")
 	fs.DurationVar(&c.lossDeadline, "loss-deadline", 45*time.Second, "loss: bound on each contender's run")
 	fs.DurationVar(&c.naiveDelay, "naive-delay", time.Second, "naive: wait after a failed dial (amqp091-go's example uses 5s)")
-	fs.DurationVar(&c.resetAfter, "reset-after", time.Second, "warren: reconnect.Policy.ResetAfter (default 60s would damp the bench's kills as flaps)")
+	kinds := fs.String("sweep-kinds", strings.Join(sweepKindsDefault, ","), "sweep: fault kinds (kill, stop_app, partition; restart is opt-in)")
+	durs := fs.String("sweep-durations", "1s,5s,15s", "sweep: how long stop_app and partition faults are held")
+	long := fs.Bool("sweep-long", false, "sweep: also hold faults for 60s (adds about 7 minutes)")
+	fs.IntVar(&c.sweepReps, "sweep-reps", 3, "sweep: faults per (kind, duration); median and max are reported")
+	fs.DurationVar(&c.sweepGapMin, "sweep-gap-min", 2*time.Second, "sweep: shortest healthy time between faults")
+	fs.DurationVar(&c.sweepGapMax, "sweep-gap-max", 20*time.Second, "sweep: longest healthy time between faults")
+	fs.Int64Var(&c.sweepSeed, "sweep-seed", 15, "sweep: seed of the fault order and the healthy gaps")
+	fs.DurationVar(&c.sweepHeartbeat, "sweep-heartbeat", time.Second, "sweep: AMQP heartbeat of the partition phase, short so that partitions are noticed (the other faults run with the default)")
+	fs.DurationVar(&c.resetAfter, "reset-after", 0, "warren: reconnect.Policy.ResetAfter (0: the policy's default)")
 	fs.BoolVar(&c.debug, "debug", false, "workers log amqp091-go's messages, copied to stderr")
 	quick := fs.Bool("quick", false, "a smoke run with small counts (about a minute); figures are not meaningful")
 	rest, exit, ok := parseCommand(fs, args, benchHelp, stdout, stderr)
@@ -114,6 +131,7 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchConfig, erro
 	if *quick {
 		c.n, c.runs, c.idleFor, c.idleRuns, c.kills, c.detections = 2000, 1, 2*time.Second, 1, 2, 1
 		c.lossN, c.killFor, c.lossDeadline = 1500, 3*time.Second, 30*time.Second
+		*durs, c.sweepReps, c.sweepGapMin, c.sweepGapMax = "1s", 1, 2*time.Second, 3*time.Second
 	}
 	var err error
 	if c.scenarios, err = parseBenchList(*scen, benchScenarios); err != nil {
@@ -122,7 +140,19 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchConfig, erro
 	if c.tpContenders, err = parseBenchList(*tp, []string{contRaw, contNaive, contRecovery, contWarren}); err != nil {
 		return c, err
 	}
-	if c.n < 1 || c.runs < 1 || c.window < 1 || c.size < benchMinBody || c.kills < 1 || c.idleRuns < 1 || c.detections < 1 || c.lossN < 1 || c.lossRate < 1 {
+	if c.sweepKinds, err = parseBenchList(*kinds, sweepKindsAll); err != nil {
+		return c, err
+	}
+	if c.sweepDurations, err = parseSweepDurations(*durs); err != nil {
+		return c, err
+	}
+	if *long {
+		c.sweepDurations = append(c.sweepDurations, time.Minute)
+	}
+	if c.sweepGapMin <= 0 || c.sweepGapMax < c.sweepGapMin {
+		return c, fmt.Errorf("bench: want 0 < -sweep-gap-min <= -sweep-gap-max, got %v and %v", c.sweepGapMin, c.sweepGapMax)
+	}
+	if c.n < 1 || c.sweepReps < 1 || c.runs < 1 || c.window < 1 || c.size < benchMinBody || c.kills < 1 || c.idleRuns < 1 || c.detections < 1 || c.lossN < 1 || c.lossRate < 1 {
 		return c, fmt.Errorf("bench: counts must be positive and -size at least %d", benchMinBody)
 	}
 	c.command = "warren bench " + strings.Join(args, " ")
@@ -168,13 +198,18 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := runBench(ctx, cfg, stderr)
+	var rep *benchReport
+	if cfg.renderPath != "" {
+		rep, err = renderBench(cfg.renderPath, cfg)
+	} else {
+		rep, err = runBench(ctx, cfg, stderr)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	rep.writeMarkdown(stdout)
-	if cfg.jsonPath != "" {
+	if cfg.jsonPath != "" && cfg.renderPath == "" {
 		if err := writeBenchJSON(cfg.jsonPath, rep); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -244,7 +279,7 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 	if bn.conn, err = amqp.Dial(b.URL); err != nil {
 		return nil, fmt.Errorf("bench: admin connection: %w", err)
 	}
-	defer bn.conn.Close()
+	defer func() { bn.conn.Close() }() // stop_app may have replaced it
 	env := describeEnv(bn)
 	if err := bn.addUsers(ctx); err != nil {
 		return nil, err
@@ -265,6 +300,8 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 			bn.idle(ctx)
 		case scenOutage:
 			bn.outage(ctx)
+		case scenSweep:
+			bn.sweep(ctx)
 		case scenDetection:
 			bn.detection(ctx)
 		case scenLoss:

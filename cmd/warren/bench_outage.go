@@ -15,8 +15,8 @@ const benchUpTimeout = 30 * time.Second
 // how long until it is publishable again: from the coordinator's kill
 // request to the worker's "up" (its confirm-mode channel reopened and its
 // consumer subscribed again). Kills come cfg.killSpacing after the previous
-// recovery, which is at least warren's ResetAfter, so every kill meets a
-// healthy connection.
+// recovery: repeated faults on a connection that did work in between, which
+// a reconnect policy must not mistake for a flapping broker.
 func (bn *bench) outage(ctx context.Context) {
 	for _, c := range benchReconnecting {
 		if ctx.Err() != nil {

@@ -44,6 +44,13 @@ type rowSpec struct {
 	lowerBetter                    bool
 	minRatio, maxRatio             float64 // target on warren ÷ baseline; 0: none
 	zero                           bool    // target: warren's figure is 0
+	maxValue                       float64 // target: warren's figure is at most this; 0: none
+	// boundOf, if set, computes maxValue from the samples and says how.
+	boundOf func(samples []benchSample) (bound float64, how string)
+	// group is the scenario, as -scenarios names it, whose run fills the
+	// row; empty means scenario itself (sweep rows each have a cell of
+	// their own as scenario).
+	group string
 	// paired makes the ratio the median of warren's run i over the
 	// baseline's run i, instead of a ratio of medians: interleaved runs i
 	// ran next to each other, so the machine's drift cancels out.
@@ -56,7 +63,7 @@ func rowSpecs(cfg benchConfig) []rowSpec {
 	runs := fmt.Sprintf("median of %d", cfg.runs)
 	kills := fmt.Sprintf("%d kills", cfg.kills)
 	lossN := strconv.Itoa(cfg.lossN)
-	return []rowSpec{
+	specs := []rowSpec{
 		{scenario: scenThroughput, metric: "publish_rate", figure: "publish with confirms, " + runs, unit: "msg/s",
 			agg: benchMedian, contenders: cfg.tpContenders, baselines: []string{contRaw}, minRatio: 0.95, paired: true},
 		{scenario: scenThroughput, metric: "consume_rate", figure: "consume and ack, " + runs, unit: "msg/s",
@@ -64,7 +71,7 @@ func rowSpecs(cfg benchConfig) []rowSpec {
 		{scenario: scenOutage, metric: "outage_ms", figure: "kill → publishable again, median of " + kills, unit: "ms",
 			agg: benchMedian, contenders: benchReconnecting, baselines: amqp091, lowerBetter: true, maxRatio: 0.75},
 		{scenario: scenOutage, metric: "outage_ms", figure: "kill → publishable again, max of " + kills, unit: "ms",
-			agg: benchMax, contenders: benchReconnecting, baselines: amqp091, lowerBetter: true},
+			agg: benchMax, contenders: benchReconnecting, baselines: amqp091, lowerBetter: true, maxRatio: 2},
 		{scenario: scenDetection, metric: "detect_ms", figure: fmt.Sprintf("blackhole → loss noticed (heartbeat %v), median of %d", cfg.detectHeartbeat, cfg.detections), unit: "ms",
 			agg: benchMedian, contenders: benchReconnecting, baselines: amqp091, lowerBetter: true, maxRatio: 0.7},
 		{scenario: scenIdle, metric: "cpu_ms", figure: fmt.Sprintf("CPU time over %v idle, median of %d", cfg.idleFor, cfg.idleRuns), unit: "ms",
@@ -86,6 +93,40 @@ func rowSpecs(cfg benchConfig) []rowSpec {
 		{scenario: scenLoss, metric: "losses_seen", figure: "connection losses the publisher saw", unit: "count",
 			agg: benchSum, contenders: benchReconnecting},
 	}
+	// The sweep's rows go after the outage rows: both are about the
+	// reconnect policy.
+	at := slices.IndexFunc(specs, func(s rowSpec) bool { return s.scenario == scenDetection })
+	return slices.Insert(specs, at, sweepRowSpecs(cfg)...)
+}
+
+// sweepRowSpecs are two rows per sweep cell: the median and the maximum of
+// the extra downtime after the fault ended, each with the bound.
+func sweepRowSpecs(cfg benchConfig) []rowSpec {
+	var specs []rowSpec
+	for _, c := range sweepCells(cfg.sweepKinds, cfg.sweepDurations) {
+		what := c.kind + ": fault end → up"
+		if sweepHeld(c.kind) {
+			what = fmt.Sprintf("%s %v: fault end → up", c.kind, c.dur)
+		}
+		for _, r := range []struct {
+			agg  func([]float64) float64
+			name string
+			pick func(med, max time.Duration) time.Duration
+		}{
+			{benchMedian, "median", func(med, _ time.Duration) time.Duration { return med }},
+			{benchMax, "max", func(_, mx time.Duration) time.Duration { return mx }},
+		} {
+			cell, pick := c.cell(), r.pick
+			specs = append(specs, rowSpec{scenario: cell, group: scenSweep, metric: "extra_ms",
+				figure: fmt.Sprintf("%s, %s of %d", what, r.name, cfg.sweepReps), unit: "ms", agg: r.agg,
+				contenders: benchReconnecting, baselines: []string{contNaive}, lowerBetter: true,
+				boundOf: func(samples []benchSample) (float64, string) {
+					f := sweepFaultLength(samples, cell)
+					return float64(pick(sweepBounds(f))) / 1e6, fmt.Sprintf(" (fault %.1f s)", f.Seconds())
+				}})
+		}
+	}
+	return specs
 }
 
 // buildReport aggregates samples into rows; rows of scenarios that were not
@@ -93,7 +134,11 @@ func rowSpecs(cfg benchConfig) []rowSpec {
 func buildReport(env benchEnv, cfg benchConfig, samples []benchSample) *benchReport {
 	rep := &benchReport{Env: env, Samples: samples}
 	for _, spec := range rowSpecs(cfg) {
-		if !slices.Contains(cfg.scenarios, spec.scenario) {
+		group := spec.group
+		if group == "" {
+			group = spec.scenario
+		}
+		if !slices.Contains(cfg.scenarios, group) {
 			continue
 		}
 		rep.Rows = append(rep.Rows, spec.build(samples))
@@ -154,6 +199,16 @@ func (spec rowSpec) build(samples []benchSample) benchRow {
 		row.Target = fmt.Sprintf("≤ %.2f×", spec.maxRatio)
 		if row.Baseline != "" && row.Values[row.Baseline] != 0 {
 			met := row.Ratio <= spec.maxRatio
+			row.Met = &met
+		}
+	case spec.maxValue > 0 || spec.boundOf != nil:
+		bound, how := spec.maxValue, ""
+		if spec.boundOf != nil {
+			bound, how = spec.boundOf(samples)
+		}
+		row.Target = "≤ " + formatFigure(bound, spec.unit) + " " + spec.unit + how
+		if haveW {
+			met := w <= bound
 			row.Met = &met
 		}
 	}

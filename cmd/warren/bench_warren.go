@@ -14,12 +14,10 @@ import (
 	"github.com/warrenmq/warren/reconnect"
 )
 
-// benchWarrenOptions are warren's defaults except: the bench's heartbeat, no
-// logging (the baselines log nothing either), and Reconnect.ResetAfter
-// (default 60 s) set to cfg.ResetAfter. The outage scenario kills a
-// connection every ~1.5 s; with the default, warren treats such short-lived
-// connections as flaps and backs off on purpose, which would measure flap
-// damping instead of the redial after a broker-side close.
+// benchWarrenOptions are warren's defaults except the bench's heartbeat and
+// no logging (the baselines log nothing either). The reconnect policy is the
+// default one, as users get it; -reset-after overrides its ResetAfter for
+// experiments.
 func benchWarrenOptions(cfg workerConfig, onEvent func(conn.Event)) conn.Options {
 	return conn.Options{
 		URLs:           []string{cfg.URL},

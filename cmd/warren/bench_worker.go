@@ -24,6 +24,7 @@ const (
 	scenThroughput = "throughput"
 	scenIdle       = "idle"
 	scenOutage     = "outage"
+	scenSweep      = "sweep"
 	scenDetection  = "detection"
 	scenLoss       = "loss"
 )
@@ -89,7 +90,7 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "idle window")
 	fs.DurationVar(&c.Deadline, "deadline", 2*time.Minute, "bound on the whole scenario")
 	fs.DurationVar(&c.NaiveDelay, "naive-delay", time.Second, "naive: wait after a failed dial")
-	fs.DurationVar(&c.ResetAfter, "reset-after", time.Second, "warren: reconnect.Policy.ResetAfter")
+	fs.DurationVar(&c.ResetAfter, "reset-after", 0, "warren: reconnect.Policy.ResetAfter (0: the policy's default)")
 	fs.BoolVar(&c.Debug, "debug", false, "log amqp091-go's messages to stderr")
 	if err := fs.Parse(args); err != nil {
 		return c, err
