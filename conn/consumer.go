@@ -13,12 +13,16 @@ import (
 	"github.com/warrenmq/warren/reconnect"
 )
 
-// Handler handles one delivery. Returning nil acknowledges it; an error
-// nacks it as ConsumerOptions.OnError says; a panic is recovered, counted,
-// reported as an EventHandlerPanicked and nacked the same way. A handler
-// need not settle d itself; if it does (d.Ack, d.Nack, d.Reject), its
+// Handler handles one delivery and chooses its Outcome by what it returns:
+// nil acknowledges it; Requeue(err), Reject(err) and RetryAfter(d, err)
+// choose those outcomes; any other error is handled as
+// ConsumerOptions.OnError says (by default retried later, then moved to a
+// dead queue); a panic is recovered, counted, reported as an
+// EventHandlerPanicked and handled like an error. A handler need not settle
+// d itself; if it does (d.Ack, d.Nack, d.Reject: "I settled it myself"), its
 // settlement wins, applies to d alone (multiple is ignored), and warren does
-// not settle d again; a second settlement returns ErrDeliverySettled. ctx is
+// not settle d again, whatever the handler returns; a second settlement
+// returns ErrDeliverySettled. ctx is
 // cancelled once the delivery can no longer be acknowledged (its channel or
 // connection is gone, and the broker will redeliver it) and when the context
 // of Consumer.Close ends. The handler runs under the stall watchdog as
@@ -60,6 +64,15 @@ type Consumer struct {
 	handlerCtx    context.Context
 	handlerCancel context.CancelFunc
 	workers       *workGroup // handler goroutines of every subscription
+
+	// pub publishes retry copies (see retryLater); nil unless retries are
+	// enabled.
+	pub *Publisher
+	// failures counts failed deliveries by MessageId, for RequeueOnce and
+	// for retries without retry queues.
+	failures *idWindow
+	// dedupe remembers acknowledged MessageIds; nil unless Dedupe is set.
+	dedupe *idWindow
 
 	closeOnce sync.Once
 	closeErr  error         // written by run before done closes
@@ -118,6 +131,7 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 	if err := errors.Join(append(errs, opts.validate())...); err != nil {
 		return nil, err
 	}
+	opts.Retry = opts.Retry.withDefaults(q.Name)
 	// A consumer never gives up while its connection lives: the policy's
 	// limits are about dialing, and a new connection restarts it anyway.
 	policy := s.opts.Reconnect
@@ -138,6 +152,25 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 		done:    make(chan struct{}),
 		workers: newWorkGroup(),
 		sched:   sched,
+
+		failures: newIDWindow(failureWindowSize, failureWindowTTL),
+	}
+	if opts.Dedupe != nil {
+		c.dedupe = newIDWindow(opts.Dedupe.Size, opts.Dedupe.Window)
+	}
+	if retriesEnabled(q, opts) {
+		// A publisher of its own: its confirms and returns are what make a
+		// retry copy safe to ack the original for. ConfirmLostFail: a copy
+		// whose connection died is failed, and its original, redelivered
+		// by the broker anyway, is not doubled by a republished copy.
+		c.pub, err = s.NewPublisher(ctx, PublisherOptions{
+			Name:          "consumer " + opts.Name + " retries",
+			Mandatory:     true,
+			OnConfirmLost: ConfirmLostFail,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("warren: consume %s: retry publisher: %w", q.describe(), err)
+		}
 	}
 	c.handlerCtx, c.handlerCancel = context.WithCancel(context.WithValue(context.Background(), handlerOf{}, c))
 	s.work.Go(c.run)

@@ -192,6 +192,12 @@ func (c *Consumer) shutdown(sub *subscription, req closeRequest) error {
 			}
 		}
 	}
+	if c.pub != nil {
+		// After the handlers: they may be publishing retry copies.
+		if err := c.pub.Close(req.ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("warren: close consumer %s: %w", c.opts.Name, err)
 	}
