@@ -107,9 +107,9 @@ func (p RetryPolicy) Topology(queue string) Topology {
 			Name:    RetryQueueName(queue, d),
 			Durable: true,
 			Args: amqp.Table{
-				"x-message-ttl":             d.Milliseconds(),
-				"x-dead-letter-exchange":    "",
-				"x-dead-letter-routing-key": queue,
+				amqp.QueueMessageTTLArg: d.Milliseconds(),
+				DeadLetterExchangeArg:   "",
+				DeadLetterRoutingKeyArg: queue,
 			},
 		})
 	}
