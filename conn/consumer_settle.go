@@ -50,10 +50,12 @@ func (c *Consumer) apply(sub *subscription, ack amqp.Acknowledger, d amqp.Delive
 	}
 }
 
-// ack acknowledges d and, once the broker has the ack, forgets its
-// failures and remembers it for Dedupe.
+// ack acknowledges d, forgets its failures and remembers it for Dedupe.
+// It remembers d even when the ack fails: the handler did its work, and the
+// broker's redelivery of d is exactly the duplicate Dedupe is for.
 func (c *Consumer) ack(ack amqp.Acknowledger, d amqp.Delivery) {
-	if ack.Ack(d.DeliveryTag, false) != nil || d.MessageId == "" {
+	_ = ack.Ack(d.DeliveryTag, false)
+	if d.MessageId == "" {
 		return
 	}
 	c.failures.remove(d.MessageId)

@@ -15,9 +15,10 @@ const (
 )
 
 // DedupeOptions switches on duplicate suppression for a consumer. The
-// consumer remembers the MessageId of every delivery it acknowledged after
-// its handler returned nil, and acknowledges a later delivery with a
-// remembered MessageId without calling the handler.
+// consumer remembers the MessageId of every delivery whose handler returned
+// nil (even if the ack then failed with the channel), and acknowledges a
+// later delivery with a remembered MessageId without calling the handler. A
+// handler that settles a delivery itself does not make it remembered.
 //
 // Duplicates happen because RabbitMQ delivers at least once: a publisher
 // republishes a message whose confirm was lost with its connection (the
