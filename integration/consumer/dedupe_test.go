@@ -10,7 +10,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/conn"
-	"github.com/warrenmq/warren/integration/broker"
 )
 
 // Dedupe-under-kills parameters: a handler slow enough that kills land
@@ -51,18 +50,10 @@ func TestDedupeUnderKills(t *testing.T) {
 // many messages were handled more than once, and how many handler calls
 // had Redelivered set.
 func dedupeRun(t *testing.T, opts conn.ConsumerOptions) (dups, redelivered int) {
-	b := broker.Shared(t)
-	user, pass := testUser(t, b)
-	k, url := newKiller(t, b, user, pass)
-	adm := newAdmin(t, b)
-	queue := uniqueName(t, "q")
+	k, url, adm, queue := killSetup(t)
 	adm.deleteRetryQueues(queue, conn.DefaultRetryDelays()...)
 	adm.queue(queue, nil)
-	bodies := make([]string, dedupeMessages)
-	for i := range bodies {
-		bodies[i] = strconv.Itoa(i)
-	}
-	adm.publish("", queue, bodies...)
+	adm.publish("", queue, numbered(dedupeMessages)...)
 
 	var mu sync.Mutex
 	seen := make([]int, dedupeMessages)
@@ -85,19 +76,7 @@ func dedupeRun(t *testing.T, opts conn.ConsumerOptions) (dups, redelivered int) 
 		return nil
 	}, opts)
 	waitReady(t, s)
-	for n := 0; n < dedupeKills; n++ {
-		pause := time.NewTimer(300 * time.Millisecond)
-		select {
-		case <-pause.C:
-		case <-all:
-			pause.Stop()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), killRequestTimeout)
-		if err := k.kill(ctx); err != nil {
-			t.Logf("kill %d: %v", n+1, err)
-		}
-		cancel()
-	}
+	killRepeatedly(t, k, dedupeKills, func() time.Duration { return 300 * time.Millisecond }, all, nil)
 	select {
 	case <-all:
 	case <-time.After(killsDeadline):

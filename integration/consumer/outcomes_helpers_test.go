@@ -1,11 +1,15 @@
 package consumer_test
 
 import (
+	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/integration/broker"
 )
 
 // call is one handler call as a test saw it.
@@ -103,4 +107,47 @@ func (a *admin) deleteRetryQueues(queue string, delays ...time.Duration) {
 		}
 		a.deleteQueue(queue + ".dead")
 	})
+}
+
+// numbered returns the bodies "0" to "n-1", which admin.publish also uses
+// as MessageIds.
+func numbered(n int) []string {
+	bodies := make([]string, n)
+	for i := range bodies {
+		bodies[i] = strconv.Itoa(i)
+	}
+	return bodies
+}
+
+// killRepeatedly kills k's connections n times, each after pause() or as
+// soon as stop is closed, and runs step after each kill.
+func killRepeatedly(t *testing.T, k *killer, n int, pause func() time.Duration, stop <-chan struct{}, step func()) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		timer := time.NewTimer(pause())
+		select {
+		case <-timer.C:
+		case <-stop:
+			timer.Stop()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), killRequestTimeout)
+		if err := k.kill(ctx); err != nil {
+			t.Logf("kill %d: %v", i+1, err)
+		}
+		cancel()
+		if step != nil {
+			step()
+		}
+	}
+}
+
+// killSetup returns, on the shared broker, a killer of a fresh test user's
+// connections, the URL that user's supervisor must dial, an admin, and a
+// fresh queue name.
+func killSetup(t *testing.T) (k *killer, url string, adm *admin, queue string) {
+	t.Helper()
+	b := broker.Shared(t)
+	user, pass := testUser(t, b)
+	k, url = newKiller(t, b, user, pass)
+	return k, url, newAdmin(t, b), uniqueName(t, "q")
 }

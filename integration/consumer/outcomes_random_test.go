@@ -14,7 +14,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/conn"
-	"github.com/warrenmq/warren/integration/broker"
 )
 
 // Randomized outcome test parameters: enough messages and kills for every
@@ -78,11 +77,7 @@ func TestOutcomesRandomizedUnderKills(t *testing.T) {
 	t.Logf("seed %d (WARREN_SEED=%d replays it)", seed, seed)
 	rng := rand.New(rand.NewSource(seed))
 
-	b := broker.Shared(t)
-	user, pass := testUser(t, b)
-	k, url := newKiller(t, b, user, pass)
-	adm := newAdmin(t, b)
-	queue := uniqueName(t, "q")
+	k, url, adm, queue := killSetup(t)
 	dead := queue + ".dead"
 	delays := []time.Duration{200 * time.Millisecond, 500 * time.Millisecond}
 	adm.deleteRetryQueues(queue, delays...)
@@ -171,27 +166,10 @@ func TestOutcomesRandomizedUnderKills(t *testing.T) {
 	waitReady(t, s)
 	t.Logf("concurrency %d", concurrency)
 
-	bodies := make([]string, randomMessages)
-	for i := range bodies {
-		bodies[i] = strconv.Itoa(i)
-	}
-	adm.publish("", queue, bodies...)
+	adm.publish("", queue, numbered(randomMessages)...)
 	begin := time.Now()
-	for n := 0; n < randomKills; n++ {
-		pause := time.NewTimer(time.Duration(100+rng.Intn(600)) * time.Millisecond)
-		select {
-		case <-pause.C:
-		case <-finished:
-			pause.Stop()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), killRequestTimeout)
-		if err := k.kill(ctx); err != nil {
-			t.Logf("kill %d: %v", n+1, err)
-		}
-		cancel()
-		// The step's check: a double settlement would show as a 406.
-		checkNoDoubleSettle(t, rec)
-	}
+	killRepeatedly(t, k, randomKills, func() time.Duration { return time.Duration(100+rng.Intn(600)) * time.Millisecond },
+		finished, func() { checkNoDoubleSettle(t, rec) }) // each step's check: a double settlement shows as a 406
 	deadline := time.NewTimer(randomDeadline)
 	defer deadline.Stop()
 	select {
