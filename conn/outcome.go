@@ -21,9 +21,9 @@ const (
 	// the message.
 	OutcomeAck Outcome = iota
 	// OutcomeRequeue refuses the delivery with requeue (basic.nack
-	// requeue=true): the broker puts the message back at the head of its
-	// queue (a quorum queue: at the back) with Redelivered set, and delivers
-	// it again at once, to this or another consumer. Use it for failures that
+	// requeue=true): the broker puts the message back in its place, near
+	// the head of its queue (a quorum queue: at the back), with Redelivered
+	// set, and delivers it again at once, to this or another consumer. Use it for failures that
 	// another attempt right away may cure; it is the only outcome that can
 	// loop hot.
 	OutcomeRequeue
