@@ -131,7 +131,7 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 	if err := errors.Join(append(errs, opts.validate())...); err != nil {
 		return nil, err
 	}
-	opts.Retry = opts.Retry.withDefaults(q.Name)
+	opts.Retry = opts.Retry.forQueue(q)
 	// A consumer never gives up while its connection lives: the policy's
 	// limits are about dialing, and a new connection restarts it anyway.
 	policy := s.opts.Reconnect

@@ -45,11 +45,27 @@ type RetryPolicy struct {
 	// DeadQueue is the queue a message moves to after MaxAttempts failed
 	// calls, with ErrorHeader set. Defaults to QUEUE.dead.
 	DeadQueue string
+	// QueueType is the type of the retry and dead queues:
+	// amqp.QueueTypeClassic or amqp.QueueTypeQuorum. In a cluster a classic
+	// queue is unavailable while its node is down (the consumer then falls
+	// back on counted requeues); a quorum queue is not. Defaults to quorum
+	// when the consumer's Queue declares itself quorum in its Args, classic
+	// otherwise (a NamedQueue's type is unknown).
+	QueueType string
 }
 
 // DefaultRetryDelays returns the default RetryPolicy.Delays.
 func DefaultRetryDelays() []time.Duration {
 	return []time.Duration{time.Second, 10 * time.Second, time.Minute, 10 * time.Minute}
+}
+
+// forQueue returns p defaulted for the consumer's queue q: its retry and
+// dead queues are quorum queues if q is one and p names no type.
+func (p RetryPolicy) forQueue(q *Queue) RetryPolicy {
+	if t, _ := q.Args[amqp.QueueTypeArg].(string); p.QueueType == "" && t == amqp.QueueTypeQuorum {
+		p.QueueType = amqp.QueueTypeQuorum
+	}
+	return p.withDefaults(q.Name)
 }
 
 // withDefaults returns p with zero fields defaulted for queue, its delays
@@ -83,6 +99,10 @@ func (p RetryPolicy) validate() []error {
 				ErrInvalidConsumerOptions, i, d))
 		}
 	}
+	if p.QueueType != "" && p.QueueType != amqp.QueueTypeClassic && p.QueueType != amqp.QueueTypeQuorum {
+		errs = append(errs, fmt.Errorf("%w: Retry.QueueType must be classic or quorum, got %q",
+			ErrInvalidConsumerOptions, p.QueueType))
+	}
 	if p.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("%w: Retry.MaxAttempts must be positive, got %d",
 			ErrInvalidConsumerOptions, p.MaxAttempts))
@@ -96,24 +116,31 @@ func RetryQueueName(queue string, d time.Duration) string {
 }
 
 // Topology returns the retry queues and the dead queue of p for queue (the
-// consumer's queue, which it does not include): durable, each retry queue
-// with x-message-ttl and a dead-letter route back to queue. Declaring them
-// is idempotent; the consumer declares them itself on every connection.
+// consumer's queue, which it does not include): durable, of p's QueueType,
+// each retry queue with x-message-ttl and a dead-letter route back to queue.
+// Declaring them is idempotent; the consumer declares them itself on every
+// connection.
 func (p RetryPolicy) Topology(queue string) Topology {
 	p = p.withDefaults(queue)
+	typed := func(args amqp.Table) amqp.Table {
+		if p.QueueType != "" {
+			args[amqp.QueueTypeArg] = p.QueueType
+		}
+		return args
+	}
 	var t Topology
 	for _, d := range p.Delays {
 		t.Queues = append(t.Queues, &Queue{
 			Name:    RetryQueueName(queue, d),
 			Durable: true,
-			Args: amqp.Table{
+			Args: typed(amqp.Table{
 				amqp.QueueMessageTTLArg: d.Milliseconds(),
 				DeadLetterExchangeArg:   "",
 				DeadLetterRoutingKeyArg: queue,
-			},
+			}),
 		})
 	}
-	t.Queues = append(t.Queues, &Queue{Name: p.DeadQueue, Durable: true})
+	t.Queues = append(t.Queues, &Queue{Name: p.DeadQueue, Durable: true, Args: typed(amqp.Table{})})
 	return t
 }
 

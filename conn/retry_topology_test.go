@@ -70,3 +70,30 @@ func TestRetriesOf(t *testing.T) {
 		t.Errorf("retriesOf(nil) = %d, want 0", got)
 	}
 }
+
+func TestRetryQueuesFollowAQuorumQueue(t *testing.T) {
+	quorum := &Queue{Name: "orders", Durable: true, Args: amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}}
+	tests := []struct {
+		name string
+		q    *Queue
+		in   string
+		want any
+	}{
+		{"quorum queue", quorum, "", amqp.QueueTypeQuorum},
+		{"quorum queue, classic asked", quorum, amqp.QueueTypeClassic, amqp.QueueTypeClassic},
+		{"named queue", NamedQueue("orders"), "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := RetryPolicy{QueueType: tt.in}.forQueue(tt.q)
+			for _, q := range p.Topology("orders").Queues {
+				if got := q.Args[amqp.QueueTypeArg]; got != tt.want {
+					t.Errorf("%s: type %v, want %v", q.Name, got, tt.want)
+				}
+			}
+		})
+	}
+	if errs := (RetryPolicy{QueueType: "stream"}).withDefaults("q").validate(); len(errs) != 1 {
+		t.Errorf("a stream retry queue validates: %v", errs)
+	}
+}

@@ -202,3 +202,47 @@ func TestQuorumDeliveryLimit(t *testing.T) {
 		t.Errorf("%d handler calls, want 3 (delivery limit 2)", n)
 	}
 }
+
+// TestRetryQueuesOfAQuorumQueue: a consumer of a quorum queue declared by a
+// Topology gets quorum retry and dead queues (a classic one would be
+// unavailable while its node is down); the broker's TTL and dead-lettering
+// work there too: the retry comes after the delay and the message ends in
+// the dead queue.
+func TestRetryQueuesOfAQuorumQueue(t *testing.T) {
+	b := broker.Shared(t)
+	adm := newAdmin(t, b)
+	queue := uniqueName(t, "q")
+	delay := time.Second
+	adm.deleteRetryQueues(queue, delay)
+	t.Cleanup(func() { adm.deleteQueue(queue) })
+	args, err := conn.QueueArgs{Type: amqp.QueueTypeQuorum}.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := start(t, conn.Options{URLs: []string{b.URL}})
+	q := &conn.Queue{Name: queue, Durable: true, Args: args}
+	if _, err := s.DeclareTopology(testCtx(t, defaultTestTimeout), conn.Topology{Queues: []*conn.Queue{q}}); err != nil {
+		t.Fatalf("DeclareTopology: %v", err)
+	}
+	got := newCalls()
+	consume(t, s, q, func(_ context.Context, d amqp.Delivery) error {
+		got.add(d)
+		return errFailed
+	}, conn.ConsumerOptions{Retry: conn.RetryPolicy{Delays: []time.Duration{delay}, MaxAttempts: 2}})
+	waitReady(t, s)
+	adm.publish("", queue, "poison")
+	all := got.waitFor(t, 2, 2*defaultTestTimeout)
+	if gap := all[1].at.Sub(all[0].at); gap < delay || gap > delay+delay/10 {
+		t.Errorf("retry after %v, want %v within 10%%", gap, delay)
+	}
+	if _, ok := adm.get(queue+".dead", defaultTestTimeout); !ok {
+		t.Fatalf("the message is not in %s.dead", queue)
+	}
+	// Declaring the same queues as quorum queues succeeds only if they are.
+	top := conn.RetryPolicy{Delays: []time.Duration{delay}, QueueType: amqp.QueueTypeQuorum}.Topology(queue)
+	for _, rq := range top.Queues {
+		if _, err := adm.ch.QueueDeclare(rq.Name, true, false, false, false, rq.Args); err != nil {
+			t.Fatalf("%s is not a quorum queue: %v", rq.Name, err)
+		}
+	}
+}
