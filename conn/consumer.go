@@ -22,10 +22,9 @@ import (
 // d itself; if it does (d.Ack, d.Nack, d.Reject: "I settled it myself"), its
 // settlement wins, applies to d alone (multiple is ignored), and warren does
 // not settle d again, whatever the handler returns; a second settlement
-// returns ErrDeliverySettled. ctx is
-// cancelled once the delivery can no longer be acknowledged (its channel or
-// connection is gone, and the broker will redeliver it) and when the context
-// of Consumer.Close ends. The handler runs under the stall watchdog as
+// returns ErrDeliverySettled. ctx is cancelled once the delivery can no
+// longer be acknowledged (its channel or connection is gone, and the broker
+// will redeliver it) and when the context of Consumer.Close ends. The handler runs under the stall watchdog as
 // "consumer NAME on QUEUE".
 type Handler func(ctx context.Context, d amqp.Delivery) error
 
