@@ -41,6 +41,12 @@ func (c *calls) add(d amqp.Delivery) int {
 	return n
 }
 
+// failing is a handler that records its call and fails with a plain error.
+func (c *calls) failing(_ context.Context, d amqp.Delivery) error {
+	c.add(d)
+	return errFailed
+}
+
 func (c *calls) snapshot() []call {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -177,21 +177,10 @@ func TestQuorumDeliveryLimit(t *testing.T) {
 	queue := uniqueName(t, "q")
 	dead := queue + ".dead"
 	adm.durableQueue(dead, nil)
-	args, err := conn.QueueArgs{Type: amqp.QueueTypeQuorum, DeliveryLimit: 2, DeadLetter: conn.DeadLetterToQueue(dead)}.Table()
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, _ := start(t, conn.Options{URLs: []string{b.URL}})
-	q := &conn.Queue{Name: queue, Durable: true, Args: args}
-	if _, err := s.DeclareTopology(testCtx(t, defaultTestTimeout), conn.Topology{Queues: []*conn.Queue{q}}); err != nil {
-		t.Fatalf("DeclareTopology: %v", err)
-	}
-	t.Cleanup(func() { adm.deleteQueue(queue) })
+	q := declareQuorum(t, s, adm, queue, conn.QueueArgs{DeliveryLimit: 2, DeadLetter: conn.DeadLetterToQueue(dead)})
 	got := newCalls()
-	consume(t, s, q, func(_ context.Context, d amqp.Delivery) error {
-		got.add(d)
-		return errFailed
-	}, conn.ConsumerOptions{OnError: conn.RequeueAlways})
+	consume(t, s, q, got.failing, conn.ConsumerOptions{OnError: conn.RequeueAlways})
 	waitReady(t, s)
 	adm.publish("", queue, "poison")
 	if _, ok := adm.get(dead, 2*defaultTestTimeout); !ok {
@@ -214,21 +203,10 @@ func TestRetryQueuesOfAQuorumQueue(t *testing.T) {
 	queue := uniqueName(t, "q")
 	delay := time.Second
 	adm.deleteRetryQueues(queue, delay)
-	t.Cleanup(func() { adm.deleteQueue(queue) })
-	args, err := conn.QueueArgs{Type: amqp.QueueTypeQuorum}.Table()
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, _ := start(t, conn.Options{URLs: []string{b.URL}})
-	q := &conn.Queue{Name: queue, Durable: true, Args: args}
-	if _, err := s.DeclareTopology(testCtx(t, defaultTestTimeout), conn.Topology{Queues: []*conn.Queue{q}}); err != nil {
-		t.Fatalf("DeclareTopology: %v", err)
-	}
+	q := declareQuorum(t, s, adm, queue, conn.QueueArgs{})
 	got := newCalls()
-	consume(t, s, q, func(_ context.Context, d amqp.Delivery) error {
-		got.add(d)
-		return errFailed
-	}, conn.ConsumerOptions{Retry: conn.RetryPolicy{Delays: []time.Duration{delay}, MaxAttempts: 2}})
+	consume(t, s, q, got.failing, conn.ConsumerOptions{Retry: conn.RetryPolicy{Delays: []time.Duration{delay}, MaxAttempts: 2}})
 	waitReady(t, s)
 	adm.publish("", queue, "poison")
 	all := got.waitFor(t, 2, 2*defaultTestTimeout)
@@ -245,4 +223,21 @@ func TestRetryQueuesOfAQuorumQueue(t *testing.T) {
 			t.Fatalf("%s is not a quorum queue: %v", rq.Name, err)
 		}
 	}
+}
+
+// declareQuorum declares the quorum queue name with the rest of qa through
+// a Topology of s, and deletes it at cleanup.
+func declareQuorum(t *testing.T, s *conn.Supervisor, adm *admin, name string, qa conn.QueueArgs) *conn.Queue {
+	t.Helper()
+	qa.Type = amqp.QueueTypeQuorum
+	args, err := qa.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &conn.Queue{Name: name, Durable: true, Args: args}
+	if _, err := s.DeclareTopology(testCtx(t, defaultTestTimeout), conn.Topology{Queues: []*conn.Queue{q}}); err != nil {
+		t.Fatalf("DeclareTopology: %v", err)
+	}
+	t.Cleanup(func() { adm.deleteQueue(name) })
+	return q
 }
