@@ -130,6 +130,7 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 	if err := errors.Join(append(errs, opts.validate())...); err != nil {
 		return nil, err
 	}
+	retries := retriesEnabled(q, opts) // before the defaults fill Retry.Delays in
 	opts.Retry = opts.Retry.forQueue(q)
 	// A consumer never gives up while its connection lives: the policy's
 	// limits are about dialing, and a new connection restarts it anyway.
@@ -157,7 +158,7 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 	if opts.Dedupe != nil {
 		c.dedupe = newIDWindow(opts.Dedupe.Size, opts.Dedupe.Window)
 	}
-	if retriesEnabled(q, opts) {
+	if retries {
 		// A publisher of its own: its confirms and returns are what make a
 		// retry copy safe to ack the original for. ConfirmLostFail: a copy
 		// whose connection died is failed, and its original, redelivered

@@ -55,6 +55,32 @@ func TestSupervisorCloseClosesRetryingConsumer(t *testing.T) {
 	}
 }
 
+// TestOnlyRetryingConsumersDeclareRetryQueues: the retry publisher (and
+// with it the retry queues) exists only when the options ask for retries,
+// judged before the defaults fill the policy in.
+func TestOnlyRetryingConsumersDeclareRetryQueues(t *testing.T) {
+	s := newUnreadySupervisor(t, nil)
+	for _, tt := range []struct {
+		opts ConsumerOptions
+		want bool
+	}{
+		{ConsumerOptions{}, true},
+		{ConsumerOptions{OnError: RequeueAlways}, false},
+		{ConsumerOptions{OnError: RequeueNever, Retry: RetryPolicy{Delays: []time.Duration{time.Second}}}, true},
+	} {
+		c, err := s.Consume(context.Background(), NamedQueue("orders"), okHandler, tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.pub != nil; got != tt.want {
+			t.Errorf("OnError %v, Delays %v: retry publisher %v, want %v", tt.opts.OnError, tt.opts.Retry.Delays, got, tt.want)
+		}
+		if err := closeConsumer(t, c, defaultTestTimeout); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+}
+
 func TestCopyOfDropsWhatWouldMisroute(t *testing.T) {
 	d := amqp.Delivery{UserId: "someone", MessageId: "m", DeliveryMode: amqp.Persistent, Body: []byte("b"),
 		Headers: amqp.Table{"CC": []any{"other"}, "BCC": []any{"x"}, "k": "v"}}
