@@ -103,8 +103,9 @@ type ConsumerOptions struct {
 	// Retry is how OutcomeRetry (RetryBackoff, RetryAfter) retries: its
 	// delays, attempts and dead queue. The consumer declares the retry and
 	// dead queues on every connection, before it subscribes, when OnError is
-	// RetryBackoff or Retry.Delays is set; otherwise RetryAfter requeues
-	// like RetryBackoff without retry queues. Defaults to the RetryPolicy
+	// RetryBackoff or Retry.Delays is set, its queue has a Name and is not
+	// Exclusive, and AutoAck is off; otherwise RetryAfter requeues like
+	// RetryBackoff without retry queues. Defaults to the RetryPolicy
 	// defaults.
 	Retry RetryPolicy
 	// Dedupe, if set, suppresses redelivered duplicates by MessageId (see
