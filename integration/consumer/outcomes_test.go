@@ -244,3 +244,29 @@ func declareQuorum(t *testing.T, s *conn.Supervisor, adm *admin, name string, qa
 	t.Cleanup(func() { adm.deleteQueue(name) })
 	return q
 }
+
+// TestStreamQueue: a stream declared with QueueArgs is consumed like a
+// queue, from the offset in ConsumerOptions.Args ("first": the whole log).
+func TestStreamQueue(t *testing.T) {
+	b := broker.Shared(t)
+	adm := newAdmin(t, b)
+	queue := uniqueName(t, "stream")
+	args, err := conn.QueueArgs{Type: amqp.QueueTypeStream, MaxLengthBytes: 1 << 20}.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm.durableQueue(queue, args)
+	adm.publish("", queue, "a", "b", "c")
+	s, _ := start(t, conn.Options{URLs: []string{b.URL}})
+	got := newCalls()
+	consume(t, s, conn.NamedQueue(queue), func(_ context.Context, d amqp.Delivery) error {
+		got.add(d)
+		return nil
+	}, conn.ConsumerOptions{OnError: conn.RequeueNever, Args: amqp.Table{"x-stream-offset": "first"}})
+	all := got.waitFor(t, 3, defaultTestTimeout)
+	for i, want := range []string{"a", "b", "c"} {
+		if all[i].id != want {
+			t.Errorf("delivery %d is %q, want %q", i, all[i].id, want)
+		}
+	}
+}
