@@ -13,15 +13,18 @@ import (
 	"github.com/warrenmq/warren/reconnect"
 )
 
-// Handler handles one delivery. Returning nil acknowledges it; an error
-// nacks it as ConsumerOptions.OnError says; a panic is recovered, counted,
-// reported as an EventHandlerPanicked and nacked the same way. A handler
-// need not settle d itself; if it does (d.Ack, d.Nack, d.Reject), its
+// Handler handles one delivery and chooses its Outcome by what it returns:
+// nil acknowledges it; Requeue(err), Reject(err) and RetryAfter(d, err)
+// choose those outcomes; any other error is handled as
+// ConsumerOptions.OnError says (by default retried later, then moved to a
+// dead queue); a panic is recovered, counted, reported as an
+// EventHandlerPanicked and handled like an error. A handler need not settle
+// d itself; if it does (d.Ack, d.Nack, d.Reject: "I settled it myself"), its
 // settlement wins, applies to d alone (multiple is ignored), and warren does
-// not settle d again; a second settlement returns ErrDeliverySettled. ctx is
-// cancelled once the delivery can no longer be acknowledged (its channel or
-// connection is gone, and the broker will redeliver it) and when the context
-// of Consumer.Close ends. The handler runs under the stall watchdog as
+// not settle d again, whatever the handler returns; a second settlement
+// returns ErrDeliverySettled. ctx is cancelled once the delivery can no
+// longer be acknowledged (its channel or connection is gone, and the broker
+// will redeliver it) and when the context of Consumer.Close ends. The handler runs under the stall watchdog as
 // "consumer NAME on QUEUE".
 type Handler func(ctx context.Context, d amqp.Delivery) error
 
@@ -60,6 +63,15 @@ type Consumer struct {
 	handlerCtx    context.Context
 	handlerCancel context.CancelFunc
 	workers       *workGroup // handler goroutines of every subscription
+
+	// pub publishes retry copies (see retryLater); nil unless retries are
+	// enabled.
+	pub *Publisher
+	// failures counts failed deliveries by MessageId, for RequeueOnce and
+	// for retries without retry queues.
+	failures *idWindow
+	// dedupe remembers acknowledged MessageIds; nil unless Dedupe is set.
+	dedupe *idWindow
 
 	closeOnce sync.Once
 	closeErr  error         // written by run before done closes
@@ -123,6 +135,8 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 	if err := errors.Join(append(errs, opts.validate())...); err != nil {
 		return nil, err
 	}
+	retries := retriesEnabled(q, opts) // before the defaults fill Retry.Delays in
+	opts.Retry = opts.Retry.forQueue(q)
 	// A consumer never gives up while its connection lives: the policy's
 	// limits are about dialing, and a new connection restarts it anyway.
 	policy := s.opts.Reconnect
@@ -144,6 +158,25 @@ func (s *Supervisor) Consume(ctx context.Context, q *Queue, h Handler, opts Cons
 		workers:    newWorkGroup(),
 		sched:      sched,
 		attempting: make(chan struct{}, 1),
+
+		failures: newIDWindow(failureWindowSize, failureWindowTTL),
+	}
+	if opts.Dedupe != nil {
+		c.dedupe = newIDWindow(opts.Dedupe.Size, opts.Dedupe.Window)
+	}
+	if retries {
+		// A publisher of its own: its confirms and returns are what make a
+		// retry copy safe to ack the original for. ConfirmLostFail: a copy
+		// whose connection died is failed, and its original, redelivered
+		// by the broker anyway, is not doubled by a republished copy.
+		c.pub, err = s.NewPublisher(ctx, PublisherOptions{
+			Name:          "consumer " + opts.Name + " retries",
+			Mandatory:     true,
+			OnConfirmLost: ConfirmLostFail,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("warren: consume %s: retry publisher: %w", q.describe(), err)
+		}
 	}
 	c.handlerCtx, c.handlerCancel = context.WithCancel(context.WithValue(context.Background(), handlerOf{}, c))
 	s.work.Go(c.run)

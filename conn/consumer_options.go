@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -13,30 +14,47 @@ import (
 // holds little back from the others.
 const DefaultPrefetch = 32
 
-// RequeuePolicy says what happens to a delivery whose handler returned an
-// error or panicked.
+// RequeuePolicy is a consumer's default failure outcome: what happens to a
+// delivery whose handler returned an error that chose no Outcome (see
+// Requeue, Reject, RetryAfter), or panicked.
 type RequeuePolicy int
 
 const (
-	// RequeueAlways nacks with requeue: the message goes back to the queue
-	// and is delivered again, possibly at once. Nothing is lost, but a
-	// message that always fails (a "poison" message) is retried forever; use
-	// a quorum queue's delivery limit or another policy against that.
-	RequeueAlways RequeuePolicy = iota
+	// RetryBackoff retries the message later through the broker (see
+	// OutcomeRetry and RetryPolicy): after 1 s, 10 s, 1 min and 10 min by
+	// default, then it moves to the dead queue QUEUE.dead. A message that
+	// always fails costs 5 handler calls in about 11 minutes, never blocks
+	// the others, and is never lost. The consumer declares the retry and dead
+	// queues itself. On a queue that cannot have them (server-named or
+	// exclusive), or if declaring them fails, the message is requeued at once
+	// until it has failed MaxAttempts times for this consumer (counted by
+	// MessageId; see RequeueOnce), and then rejected.
+	RetryBackoff RequeuePolicy = iota
+	// RequeueAlways nacks with requeue (OutcomeRequeue): the message goes
+	// back to the queue and is delivered again at once. Nothing is lost, but
+	// a message that always fails (a "poison" message) loops hot, thousands
+	// of handler calls a second, until a quorum queue's delivery limit (see
+	// QuorumArgs) stops it.
+	RequeueAlways
 	// RequeueOnce requeues a message the first time its handler fails and
-	// rejects it (without requeue) if it fails again after redelivery: it
-	// is then dead-lettered if the queue has a dead-letter exchange, and
-	// dropped otherwise.
+	// rejects it (OutcomeReject) the second time. Failures are counted per
+	// consumer by MessageId, so a redelivery after a lost connection is no
+	// failure; a message without a MessageId falls back on its Redelivered
+	// flag, which a lost connection sets too. Rejection dead-letters the
+	// message if the queue has a dead-letter exchange, and drops it
+	// otherwise.
 	RequeueOnce
-	// RequeueNever rejects without requeue at the first failure: the message
+	// RequeueNever rejects at the first failure (OutcomeReject): the message
 	// is dead-lettered if the queue has a dead-letter exchange, and dropped
 	// otherwise.
 	RequeueNever
 )
 
-// String returns the policy's name, such as "RequeueAlways".
+// String returns the policy's name, such as "RetryBackoff".
 func (p RequeuePolicy) String() string {
 	switch p {
+	case RetryBackoff:
+		return "RetryBackoff"
 	case RequeueAlways:
 		return "RequeueAlways"
 	case RequeueOnce:
@@ -47,16 +65,14 @@ func (p RequeuePolicy) String() string {
 	return "RequeuePolicy(" + strconv.Itoa(int(p)) + ")"
 }
 
-// requeue reports whether a failed delivery goes back to its queue.
-func (p RequeuePolicy) requeue(redelivered bool) bool {
-	switch p {
-	case RequeueOnce:
-		return !redelivered
-	case RequeueNever:
-		return false
-	}
-	return true
-}
+// failureWindow bounds the failures a consumer counts by MessageId (for
+// RequeueOnce and for retries without retry queues): the ids of the last
+// 10,000 failed messages, each for 10 minutes. A message forgotten early is
+// requeued a few more times, never lost.
+const (
+	failureWindowSize = 10_000
+	failureWindowTTL  = 10 * time.Minute
+)
 
 // ConsumerOptions configures a Consumer. The zero value of every field means
 // its default; Consume validates and copies the struct.
@@ -79,9 +95,22 @@ type ConsumerOptions struct {
 	// the broker ignores Prefetch (amqp091-go buffers what it sends). Only
 	// for messages that may be lost. Defaults to false.
 	AutoAck bool
-	// OnError says what happens to a delivery whose handler returned an
-	// error or panicked. Defaults to RequeueAlways: nothing is lost.
+	// OnError is the outcome of a delivery whose handler returned an error
+	// that chose no Outcome, or panicked. Defaults to RetryBackoff: retried
+	// later through the broker, then moved to a dead queue; nothing loops
+	// hot and nothing is lost.
 	OnError RequeuePolicy
+	// Retry is how OutcomeRetry (RetryBackoff, RetryAfter) retries: its
+	// delays, attempts and dead queue. The consumer declares the retry and
+	// dead queues on every connection, before it subscribes, when OnError is
+	// RetryBackoff or Retry.Delays is set, its queue has a Name and is not
+	// Exclusive, and AutoAck is off; otherwise RetryAfter requeues like
+	// RetryBackoff without retry queues. Defaults to the RetryPolicy
+	// defaults.
+	Retry RetryPolicy
+	// Dedupe, if set, suppresses redelivered duplicates by MessageId (see
+	// DedupeOptions). Defaults to nil: every delivery is handled.
+	Dedupe *DedupeOptions
 	// Exclusive asks the broker for exclusive consumer access to the queue.
 	// Defaults to false.
 	Exclusive bool
@@ -101,6 +130,10 @@ func (o ConsumerOptions) withDefaults(seq uint64) ConsumerOptions {
 	}
 	if o.Prefetch == 0 {
 		o.Prefetch = max(DefaultPrefetch, 2*o.Concurrency)
+	}
+	if o.Dedupe != nil {
+		d := o.Dedupe.withDefaults()
+		o.Dedupe = &d
 	}
 	if o.Args != nil {
 		args := make(amqp.Table, len(o.Args))
@@ -128,7 +161,7 @@ func (o ConsumerOptions) validate() error {
 	if o.Concurrency < 0 {
 		bad("Concurrency must not be negative, got %d", o.Concurrency)
 	}
-	if o.OnError < RequeueAlways || o.OnError > RequeueNever {
+	if o.OnError < RetryBackoff || o.OnError > RequeueNever {
 		bad("OnError: unknown policy %v", o.OnError)
 	}
 	if len(o.Name) > 255 {
@@ -136,6 +169,10 @@ func (o ConsumerOptions) validate() error {
 	}
 	if err := o.Args.Validate(); err != nil {
 		bad("Args: %v", err)
+	}
+	errs = append(errs, o.Retry.withDefaults("").validate()...)
+	if o.Dedupe != nil {
+		errs = append(errs, o.Dedupe.validate())
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -28,8 +29,8 @@ func TestConsumerOptionsDefaults(t *testing.T) {
 				t.Errorf("withDefaults = name %q prefetch %d concurrency %d; want %q %d %d",
 					got.Name, got.Prefetch, got.Concurrency, tt.wantName, tt.wantPrefetch, tt.wantConcurrency)
 			}
-			if got.OnError != RequeueAlways || got.AutoAck {
-				t.Errorf("withDefaults: OnError %v AutoAck %v; want RequeueAlways and manual acks", got.OnError, got.AutoAck)
+			if got.OnError != RetryBackoff || got.AutoAck {
+				t.Errorf("withDefaults: OnError %v AutoAck %v; want RetryBackoff and manual acks", got.OnError, got.AutoAck)
 			}
 			if err := got.validate(); err != nil {
 				t.Errorf("defaults do not validate: %v", err)
@@ -59,6 +60,9 @@ func TestConsumerOptionsValidate(t *testing.T) {
 		{"unknown policy", ConsumerOptions{OnError: RequeuePolicy(9)}, "OnError"},
 		{"long name", ConsumerOptions{Name: strings.Repeat("n", 256)}, "Name"},
 		{"bad args", ConsumerOptions{Args: amqp.Table{"x": struct{}{}}}, "Args"},
+		{"short retry delay", ConsumerOptions{Retry: RetryPolicy{Delays: []time.Duration{time.Microsecond}}}, "Retry.Delays"},
+		{"negative attempts", ConsumerOptions{Retry: RetryPolicy{MaxAttempts: -1}}, "Retry.MaxAttempts"},
+		{"negative dedupe size", ConsumerOptions{Dedupe: &DedupeOptions{Size: -1}}, "Dedupe.Size"},
 		{"valid", ConsumerOptions{Prefetch: 1, Concurrency: 1, OnError: RequeueNever}, ""},
 	}
 	for _, tt := range tests {
@@ -77,28 +81,13 @@ func TestConsumerOptionsValidate(t *testing.T) {
 	}
 }
 
-func TestRequeuePolicy(t *testing.T) {
-	tests := []struct {
-		policy            RequeuePolicy
-		name              string
-		first, redelivery bool // requeue on the first failure, on a redelivery's failure
-	}{
-		{RequeueAlways, "RequeueAlways", true, true},
-		{RequeueOnce, "RequeueOnce", true, false},
-		{RequeueNever, "RequeueNever", false, false},
-		{RequeuePolicy(9), "RequeuePolicy(9)", true, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.policy.String(); got != tt.name {
-				t.Errorf("String() = %q, want %q", got, tt.name)
-			}
-			if got := tt.policy.requeue(false); got != tt.first {
-				t.Errorf("requeue(first failure) = %v, want %v", got, tt.first)
-			}
-			if got := tt.policy.requeue(true); got != tt.redelivery {
-				t.Errorf("requeue(redelivered) = %v, want %v", got, tt.redelivery)
-			}
-		})
+func TestRequeuePolicyString(t *testing.T) {
+	for p, want := range map[RequeuePolicy]string{
+		RetryBackoff: "RetryBackoff", RequeueAlways: "RequeueAlways", RequeueOnce: "RequeueOnce",
+		RequeueNever: "RequeueNever", RequeuePolicy(9): "RequeuePolicy(9)",
+	} {
+		if got := p.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
 	}
 }

@@ -215,6 +215,14 @@ func (c *Consumer) shutdown(sub *subscription, req closeRequest) error {
 			}
 		}
 	}
+	if c.pub != nil && !req.supervisorClosing {
+		// After the handlers: they may be publishing retry copies. Under
+		// Supervisor.Close the supervisor closes the publisher itself, as
+		// one of its hooks.
+		if err := c.pub.Close(req.ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("warren: close consumer %s: %w", c.opts.Name, err)
 	}

@@ -19,6 +19,9 @@ type subscription struct {
 	queue      string // the queue's name on conn
 	stallName  string // "consumer NAME on QUEUE"
 	deliveries <-chan amqp.Delivery
+	// retries: the retry queues are declared on conn, so OutcomeRetry can
+	// use them.
+	retries bool
 	// closed and cancelled have capacity 1 and receive at most one value
 	// each (one channel.close, one basic.cancel for our single consumer tag),
 	// so amqp091-go never waits on them, even while run is busy.
@@ -39,6 +42,10 @@ type subscription struct {
 // On error nothing is left open.
 func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err error) {
 	queue, err := c.q.nameOn(conn)
+	if err != nil {
+		return nil, err
+	}
+	retries, err := c.declareRetries(conn, queue)
 	if err != nil {
 		return nil, err
 	}
@@ -68,12 +75,34 @@ func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err erro
 		queue:      queue,
 		stallName:  "consumer " + c.opts.Name + " on " + queue,
 		deliveries: deliveries,
+		retries:    retries,
 		closed:     closed,
 		cancelled:  cancelled,
 	}
 	sub.ctx, sub.cancel = context.WithCancel(c.handlerCtx)
 	sub.watchdog = heartbeat.NewWatchdog(func(st heartbeat.Stall) { c.reportStall(sub, st) })
 	return sub, nil
+}
+
+// declareRetries declares the consumer's retry and dead queues on conn, if
+// it retries through them. It reports whether they are there; it fails only
+// when conn died. A refusal (no configure permission, queues that exist with
+// other arguments) is logged, and the subscription goes ahead with counted
+// requeues instead (see RetryBackoff): consuming matters more.
+func (c *Consumer) declareRetries(conn *amqp.Connection, queue string) (bool, error) {
+	if c.pub == nil {
+		return false, nil
+	}
+	err := declareTopology(context.Background(), conn, c.opts.Retry.Topology(queue))
+	if err == nil {
+		return true, nil
+	}
+	if conn.IsClosed() {
+		return false, err
+	}
+	c.s.log.Warn("warren: consumer could not declare its retry queues; failed messages are requeued and "+
+		"rejected after Retry.MaxAttempts", "consumer", c.opts.Name, "queue", queue, "err", err)
+	return false, nil
 }
 
 // startWorkers starts sub's Concurrency handler goroutines, counted by the

@@ -36,7 +36,7 @@ func (c *Consumer) work(sub *subscription) {
 				c.release()
 				continue
 			}
-			c.handle(sub.ctx, lane, sub.stallName, sub.queue, d)
+			c.handle(sub, lane, d)
 			c.release()
 		}
 	}
@@ -70,25 +70,24 @@ func (c *Consumer) stopping() bool {
 }
 
 // handle runs the handler on d and settles d by the outcome, unless the
-// handler settled it itself (see settleOnce). A failed ack means the channel
-// is gone; the broker then redelivers d, so there is nothing to do about it
-// here.
-func (c *Consumer) handle(ctx context.Context, lane *heartbeat.Lane, stallName, queue string, d amqp.Delivery) {
+// handler settled it itself (see settleOnce) or Dedupe recognises d as a
+// duplicate of a message handled already.
+func (c *Consumer) handle(sub *subscription, lane *heartbeat.Lane, d amqp.Delivery) {
 	c.s.ctr.delivered.Add(1)
+	if !c.opts.AutoAck && c.dedupe != nil && d.MessageId != "" && c.dedupe.count(d.MessageId) > 0 {
+		_ = d.Ack(false)
+		return
+	}
 	once := &settleOnce{inner: d.Acknowledger, autoAck: c.opts.AutoAck}
 	d.Acknowledger = once
-	panicked, err := c.call(ctx, lane, stallName, queue, d)
+	panicked, err := c.call(sub.ctx, lane, sub.stallName, sub.queue, d)
 	if err != nil && !panicked {
 		c.s.ctr.handlerErrors.Add(1)
 	}
 	if c.opts.AutoAck || !once.claim() {
 		return
 	}
-	if err == nil {
-		_ = once.inner.Ack(d.DeliveryTag, false)
-		return
-	}
-	_ = once.inner.Nack(d.DeliveryTag, false, c.opts.OnError.requeue(d.Redelivered))
+	c.settle(sub, once.inner, d, err)
 }
 
 // call runs the handler under the stall watchdog and turns a panic into an

@@ -94,6 +94,14 @@ func TestHandlerOutcomeSettlesDelivery(t *testing.T) {
 			func(context.Context, amqp.Delivery) error { return errFailed }, &settlement{}, 1, 0, -1},
 		{"panic nacks by policy and reports", ConsumerOptions{}, false,
 			func(context.Context, amqp.Delivery) error { panic("boom") }, &settlement{requeue: true}, 0, 1, EventHandlerPanicked},
+		{"Requeue requeues", ConsumerOptions{OnError: RequeueNever}, false,
+			func(context.Context, amqp.Delivery) error { return fmt.Errorf("wrapped: %w", Requeue(errFailed)) },
+			&settlement{requeue: true}, 1, 0, -1},
+		{"Reject rejects", ConsumerOptions{OnError: RequeueAlways}, false,
+			func(context.Context, amqp.Delivery) error { return Reject(nil) }, &settlement{}, 1, 0, -1},
+		{"RetryAfter without retry queues requeues", ConsumerOptions{OnError: RequeueNever}, false,
+			func(context.Context, amqp.Delivery) error { return RetryAfter(time.Second, errFailed) },
+			&settlement{requeue: true}, 1, 0, -1},
 		{"AutoAck settles nothing", ConsumerOptions{AutoAck: true}, false,
 			func(context.Context, amqp.Delivery) error { return errFailed }, nil, 1, 0, -1},
 	}
@@ -385,5 +393,83 @@ func TestHandlerThatSettlesItselfIsNotSettledTwice(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestCountedRequeues: where no retry queue can hold a message, failures
+// are counted by MessageId, so Redelivered (which a lost connection sets)
+// is no failure; RequeueOnce rejects at the second failure and RetryBackoff
+// after MaxAttempts; an ack forgets the count.
+func TestCountedRequeues(t *testing.T) {
+	errFailed := errors.New("failed")
+	tests := []struct {
+		name string
+		opts ConsumerOptions
+		want []bool // requeue flags of successive failures of one message
+	}{
+		{"RequeueOnce", ConsumerOptions{OnError: RequeueOnce}, []bool{true, false}},
+		{"RetryBackoff without retry queues", ConsumerOptions{Retry: RetryPolicy{MaxAttempts: 3}}, []bool{true, true, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newUnreadySupervisor(t, nil)
+			c, err := s.Consume(context.Background(), &Queue{}, func(context.Context, amqp.Delivery) error {
+				return errFailed
+			}, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acker := newFakeAcker()
+			deliveries := startFakeSubscription(c, "q")
+			for round := 0; round < 2; round++ { // the second round: the count starts again after a reject
+				for i, want := range tt.want {
+					// Redelivered as after a lost connection, even the first time.
+					deliveries <- amqp.Delivery{Acknowledger: acker, DeliveryTag: uint64(i + 1), MessageId: "m", Redelivered: true}
+					got, ok := acker.next(defaultTestTimeout)
+					if !ok || got.ack || got.requeue != want {
+						t.Fatalf("round %d failure %d: settled %+v (%v), want requeue %v", round, i+1, got, ok, want)
+					}
+				}
+			}
+			if err := closeConsumer(t, c, defaultTestTimeout); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		})
+	}
+}
+
+// TestDedupeSkipsAcknowledgedIDs: a delivery whose MessageId was acked is
+// acked again without a handler call; a failed one is not remembered.
+func TestDedupeSkipsAcknowledgedIDs(t *testing.T) {
+	s := newUnreadySupervisor(t, nil)
+	calls := make(chan string, 8)
+	c, err := s.Consume(context.Background(), NamedQueue("q"), func(_ context.Context, d amqp.Delivery) error {
+		calls <- d.MessageId
+		if string(d.Body) == "fail" {
+			return Requeue(nil)
+		}
+		return nil
+	}, ConsumerOptions{Dedupe: &DedupeOptions{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acker := newFakeAcker()
+	deliveries := startFakeSubscription(c, "q")
+	for i, m := range []struct{ id, body string }{{"a", "ok"}, {"a", "ok"}, {"b", "fail"}, {"b", "ok"}, {"", "ok"}, {"", "ok"}} {
+		deliveries <- amqp.Delivery{Acknowledger: acker, DeliveryTag: uint64(i + 1), MessageId: m.id, Body: []byte(m.body)}
+		if _, ok := acker.next(defaultTestTimeout); !ok {
+			t.Fatalf("delivery %d not settled", i+1)
+		}
+	}
+	if err := closeConsumer(t, c, defaultTestTimeout); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	close(calls)
+	var got []string
+	for id := range calls {
+		got = append(got, id)
+	}
+	if want := []string{"a", "b", "b", "", ""}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("handler calls %q, want %q", got, want)
 	}
 }

@@ -316,7 +316,7 @@ func TestCloseWithHandlerInFlight(t *testing.T) {
 }
 
 // TestHandlerPanic: a panicking handler is recovered; the delivery is
-// nacked (requeued by default), the panic is an event naming the consumer
+// handled like an error (requeued, with OnError RequeueAlways), the panic is an event naming the consumer
 // and queue and a counter, and the consumer goes on with the next message
 // and the redelivery.
 func TestHandlerPanic(t *testing.T) {
@@ -332,7 +332,7 @@ func TestHandlerPanic(t *testing.T) {
 		}
 		got <- d
 		return nil
-	}, conn.ConsumerOptions{Name: "fragile"})
+	}, conn.ConsumerOptions{Name: "fragile", OnError: conn.RequeueAlways})
 	waitReady(t, s)
 	adm.publish("", queue, "boom", "next")
 
