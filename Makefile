@@ -53,7 +53,7 @@ demo: broker
 	cd cmd/warren && $(GO) run . demo $(DEMOFLAGS)
 
 ## bench: warren against raw amqp091-go and its reconnect baselines, one broker, each contender in its own
-## process (about 8 minutes). Prints a Markdown table (see BENCHMARKS.md); JSON lines go to bin/bench.jsonl.
+## process (about 16 minutes, the fault sweep included). Prints a Markdown table (see BENCHMARKS.md); JSON lines go to bin/bench.jsonl.
 ## BENCHFLAGS adds flags, e.g. BENCHFLAGS=-quick for a one-minute smoke run.
 BENCHFLAGS ?=
 bench: broker

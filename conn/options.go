@@ -68,7 +68,9 @@ type Options struct {
 	CloseTimeout time.Duration
 
 	// Reconnect is the reconnect schedule: capped exponential backoff with
-	// jitter and flap damping. Defaults to reconnect.DefaultPolicy().
+	// jitter; failed dials back off, and connections lost within a second of
+	// Ready count as flaps that back off on their own, forgiven by healthy
+	// time. Defaults to reconnect.DefaultPolicy().
 	Reconnect reconnect.Policy
 
 	// RetryPermanent makes the supervisor retry errors classified permanent
