@@ -110,3 +110,36 @@ func TestPublishAfterCloseSaysWhatWasClosed(t *testing.T) {
 		t.Errorf("Publish after Supervisor.Close = %v, want ErrClosed naming the supervisor", err)
 	}
 }
+
+// TestSocketDroppedAtLoginOnceIsNotFatal: amqp091-go reports a socket the
+// broker closed after start-ok as ErrCredentials, a permanent error; but a
+// network reset at that moment looks the same. One such round must not stop
+// the supervisor; two in a row do.
+func TestSocketDroppedAtLoginOnceIsNotFatal(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.mu.Lock()
+	b.dropLogins = 1
+	b.mu.Unlock()
+	s := startFakeSupervisor(t, b, nil)
+	if got := s.Stats().FailedDials; got != 1 {
+		t.Errorf("FailedDials = %d, want the one dropped login", got)
+	}
+
+	b2 := startPubFakeBroker(t)
+	b2.mu.Lock()
+	b2.dropLogins = 1000
+	b2.mu.Unlock()
+	s2, err := New(Options{URLs: []string{b2.url()}, Reconnect: fastPolicy(), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNow(t, s2)
+	select {
+	case <-s2.Done():
+	case <-time.After(defaultTestTimeout):
+		t.Fatal("a login dropped round after round did not stop the supervisor")
+	}
+	if err := s2.Err(); !reconnect.IsPermanent(err) || s2.Stats().Dials != 2 {
+		t.Errorf("Err() = %v after %d dials, want the permanent credentials error after 2", err, s2.Stats().Dials)
+	}
+}

@@ -29,6 +29,9 @@ func (s *Supervisor) run() {
 	}
 	order := newURLOrder(len(s.opts.URLs), s.opts.ShuffleURLs)
 	delay, err := sched.Next()
+	// dropped counts rounds in a row that failed only because the broker
+	// dropped the socket at login (see droppedAtLogin).
+	dropped := 0
 	for {
 		if err != nil {
 			// The policy gave up (MaxAttempts or MaxElapsed): keep the cause.
@@ -45,8 +48,13 @@ func (s *Supervisor) run() {
 			return
 		}
 		if permanent {
-			s.fail(lastErr)
-			return
+			if !droppedAtLogin(lastErr) || dropped > 0 {
+				s.fail(lastErr)
+				return
+			}
+			dropped++ // one more round before believing it
+		} else {
+			dropped = 0
 		}
 		if ss != nil {
 			sched.Connected()
@@ -62,6 +70,17 @@ func (s *Supervisor) run() {
 		s.emit(Event{Kind: EventDialFailed, Err: lastErr, URL: s.redacted[lastURL],
 			Attempt: sched.Attempt(), Delay: delay})
 	}
+}
+
+// droppedAtLogin reports amqp091-go's ErrCredentials sentinel: the broker
+// closed the socket after start-ok without a word. RabbitMQ does that for
+// bad credentials (amqp091-go does not advertise
+// authentication_failure_close, which would make it say so), but a network
+// that resets the connection at that moment looks the same; so the
+// supervisor believes it only when the next round ends the same way.
+func droppedAtLogin(err error) bool {
+	var ae *amqp.Error
+	return errors.As(err, &ae) && ae == amqp.ErrCredentials
 }
 
 // round dials every URL once, in order's sequence, and returns the first

@@ -61,6 +61,7 @@ type pubFakeBroker struct {
 	msgs        []pubFakeMsg
 	acked       map[string]int // acks sent, by body
 	refuseOpens int            // channel.opens still to refuse
+	dropLogins  int            // logins still to answer by dropping the socket after start-ok
 	wake        chan struct{}
 	wg          sync.WaitGroup
 }
@@ -443,6 +444,15 @@ func (fc *pubFakeConn) handshake() error {
 	}
 	if err := fc.expect(10, 11); err != nil { // start-ok
 		return err
+	}
+	fc.b.mu.Lock()
+	drop := fc.b.dropLogins > 0
+	if drop {
+		fc.b.dropLogins--
+	}
+	fc.b.mu.Unlock()
+	if drop { // what RabbitMQ does with bad credentials, and a reset looks like
+		return errors.New("login dropped")
 	}
 	var tune []byte
 	tune = binary.BigEndian.AppendUint16(tune, 0)
