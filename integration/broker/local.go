@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -65,6 +64,12 @@ type localNode struct {
 	// cluster share one, so they (and rabbitmqctl) can reach each other.
 	cookie string
 
+	// root is a Debian root the node's programs run in (chroot.go); ""
+	// means the host. scripts and epmdBin are paths inside it.
+	root string
+	// extraConfig is appended to rabbitmq.conf.
+	extraConfig string
+
 	amqpPort, distPort, epmdPort, mgmtPort int
 
 	env []string
@@ -82,7 +87,7 @@ type localNode struct {
 // startLocal creates the node's directory and boots it, retrying with fresh
 // ports when one was taken. On error nothing it started is left running and
 // the directory is removed.
-func startLocal(ctx context.Context, scripts, epmdBin string, mgmt bool) (*localNode, error) {
+func startLocal(ctx context.Context, scripts, epmdBin string, mgmt bool, opts ...nodeOption) (*localNode, error) {
 	dir, err := os.MkdirTemp("", nodeDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("broker: creating node directory: %w", err)
@@ -94,6 +99,9 @@ func startLocal(ctx context.Context, scripts, epmdBin string, mgmt bool) (*local
 		name:    "warren-test-" + randomHex(4) + "@localhost",
 		mgmt:    mgmt,
 		life:    make(chan struct{}, 1), // empty: held by startLocal until booted
+	}
+	for _, o := range opts {
+		o(n)
 	}
 	n.dirLock, err = lockDir(dir)
 	if err == nil {
@@ -198,6 +206,7 @@ func (n *localNode) config() string {
 		// default 5 s would make tests wait for it.
 		b.WriteString("collect_statistics_interval = 1000\n")
 	}
+	b.WriteString(n.extraConfig)
 	return b.String()
 }
 
@@ -248,7 +257,7 @@ func (n *localNode) ctlPath() string { return filepath.Join(n.scripts, "rabbitmq
 
 // runner returns a rabbitmqctl runner for this node.
 func (n *localNode) runner() execRunner {
-	return execRunner{path: n.ctlPath(), node: n.name, env: n.env}
+	return execRunner{path: n.ctlPath(), node: n.name, env: n.env, root: n.root}
 }
 
 func (n *localNode) url() string {
@@ -277,7 +286,7 @@ func (n *localNode) startEpmd(ctx context.Context) error {
 		logFile.Close()
 		return fmt.Errorf("broker: epmd pipe: %w", err)
 	}
-	cmd := exec.Command(n.epmdBin, "-port", strconv.Itoa(n.epmdPort), "-address", "127.0.0.1", "-d", "-d")
+	cmd := rootCommand(context.Background(), n.root, n.epmdBin, "-port", strconv.Itoa(n.epmdPort), "-address", "127.0.0.1", "-d", "-d")
 	cmd.Env = n.env
 	cmd.Stderr = w
 	p, err := startProc(cmd)
@@ -354,7 +363,7 @@ func (n *localNode) bootServer(ctx context.Context) error {
 	defer out.Close()
 	// The script under the scripts directory, not /usr/sbin's wrapper,
 	// which would switch to the rabbitmq user and its cookie.
-	cmd := exec.Command(filepath.Join(n.scripts, "rabbitmq-server"))
+	cmd := rootCommand(context.Background(), n.root, filepath.Join(n.scripts, "rabbitmq-server"))
 	cmd.Env = n.env
 	cmd.Dir = n.dir
 	cmd.Stdout, cmd.Stderr = out, out
