@@ -31,6 +31,7 @@ func (s *Supervisor) DeclareTopology(ctx context.Context, t Topology) (remove fu
 	}
 	t = t.copy()
 	t.adoptQueues()
+	warnDeprecated(s.log, t) // deprecated.go
 	return s.AddHook(ctx, Hook{
 		Name:  "topology",
 		Phase: PhaseTopology,
@@ -61,6 +62,7 @@ func declareTopology(ctx context.Context, c *amqp.Connection, t Topology) (err e
 	for _, q := range t.Queues {
 		got, err := ch.QueueDeclare(q.Name, q.Durable, q.AutoDelete, q.Exclusive, false, q.Args)
 		if err != nil {
+			err = deprecatedRefusal(q.deprecatedFeature(), err) // deprecated.go
 			return declareError(fmt.Errorf("warren: declare queue %q: %w", q.Name, err))
 		}
 		q.setDeclared(got.Name, c)
