@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,6 +47,9 @@ func startLocalCluster(ctx context.Context, env environment, n int, logf func(st
 	swept := sweepStale()
 	start := time.Now()
 	lc, err := newLocalCluster(filepath.Dir(env.ServerPath), env.EpmdPath, n)
+	if err == nil {
+		lc.setRoot(env.Root) // version.go
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -136,11 +138,11 @@ func (lc *localCluster) boot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	erl, err := exec.LookPath("erl")
+	erl, err := lc.erl()
 	if err != nil {
 		return fmt.Errorf("broker: remote control node: %w", err)
 	}
-	lc.remote, err = startRemote(ctx, erl, lc.dir, "warren-ctl-"+lc.id+"@localhost", lc.cookie, lc.epmd.epmdPort)
+	lc.remote, err = startRemote(ctx, lc.epmd.root, erl, lc.dir, "warren-ctl-"+lc.id+"@localhost", lc.cookie, lc.epmd.epmdPort)
 	return err
 }
 

@@ -124,3 +124,21 @@ func rootText(root string) string {
 	}
 	return "chroot " + root
 }
+
+// setRoot runs every program of the cluster (epmd, the nodes, rabbitmqctl,
+// the remote control node) in root; "" means the host.
+func (lc *localCluster) setRoot(root string) {
+	lc.epmd.root = root
+	for _, n := range lc.nodes {
+		n.root = root
+	}
+}
+
+// erl returns the erl of the cluster's release, for the remote control
+// node: the root's when there is one, so it speaks the nodes' Erlang.
+func (lc *localCluster) erl() (string, error) {
+	if lc.epmd.root != "" {
+		return trixieErl, nil
+	}
+	return exec.LookPath("erl")
+}

@@ -2,7 +2,6 @@ package rabbitmq4_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -15,28 +14,33 @@ import (
 )
 
 // TestRawTransientNonExclusiveRefused shows what the broker does, without
-// warren, when a deprecated feature it denies is used: the declaration is
-// answered by closing the whole connection with 541 INTERNAL_ERROR naming
-// the feature, not the channel with a 4xx.
+// warren, when a deprecated feature it denies is used: the declaration of a
+// queue that is neither durable nor exclusive (auto-delete or not, named or
+// server-named) is answered by closing the whole connection with 541
+// INTERNAL_ERROR naming the feature, not the channel with a 4xx.
 func TestRawTransientNonExclusiveRefused(t *testing.T) {
-	b := broker.Shared(t)
-	c := dial(t, b.URL)
-	closed := c.NotifyClose(make(chan *amqp.Error, 1))
-	ch := channel(t, c)
-	_, err := ch.QueueDeclare(uniqueName("transient"), false, false, false, false, nil)
-	t.Logf("QueueDeclare(durable=false, exclusive=false): %v", err)
-	var ae *amqp.Error
-	if !errors.As(err, &ae) {
-		t.Fatalf("QueueDeclare: %v; want an *amqp.Error", err)
-	}
-	select {
-	case e := <-closed:
-		t.Logf("connection closed: %v", e)
-	case <-time.After(defaultTestTimeout):
-		t.Fatalf("connection not closed within %v", defaultTestTimeout)
-	}
-	if ae.Code != amqp.InternalError || ae.Server != true {
-		t.Errorf("refusal %d (server %v); want 541 from the server", ae.Code, ae.Server)
+	for _, tt := range []struct {
+		name       string
+		queue      string
+		autoDelete bool
+	}{
+		{"named", uniqueName("transient"), false},
+		{"auto-delete", uniqueName("transient-ad"), true},
+		{"server-named", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := broker.Shared(t)
+			c := dial(t, b.URL)
+			closed := c.NotifyClose(make(chan *amqp.Error, 1))
+			_, err := channel(t, c).QueueDeclare(tt.queue, false, tt.autoDelete, false, false, nil)
+			requireCode(t, "declaring a transient non-exclusive queue", err, amqp.InternalError)
+			select {
+			case e := <-closed:
+				t.Logf("connection closed: %v", e)
+			case <-time.After(defaultTestTimeout):
+				t.Fatalf("connection not closed within %v", defaultTestTimeout)
+			}
+		})
 	}
 }
 
