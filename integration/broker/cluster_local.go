@@ -73,8 +73,8 @@ func startLocalCluster(ctx context.Context, env environment, n int, logf func(st
 		c.Nodes = append(c.Nodes, clusterNodeBroker(node.url(), SourceLocal, node.name, f))
 		names[i] = node.name + " on " + c.Nodes[i].Addr()
 	}
-	logf("broker: started local %d-node cluster in %.1fs (boot %.1fs, join %.1fs): %s (epmd on 127.0.0.1:%d; data in %s%s)",
-		n, time.Since(start).Seconds(), booted.Sub(start).Seconds(), time.Since(booted).Seconds(),
+	logf("broker: started local %d-node RabbitMQ %s cluster (%s) in %.1fs (boot %.1fs, join %.1fs): %s (epmd on 127.0.0.1:%d; data in %s%s)",
+		n, localVersion(env), rootText(env.Root), time.Since(start).Seconds(), booted.Sub(start).Seconds(), time.Since(booted).Seconds(),
 		strings.Join(names, ", "), lc.epmd.epmdPort, lc.dir, sweptText(swept))
 	return c, nil
 }
