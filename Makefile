@@ -29,10 +29,10 @@ test-integration: broker broker4
 	$(call timed,examples/service,cd examples/service && $(GO) test $(TESTFLAGS) -timeout 5m ./...)
 	$(MAKE) --no-print-directory test-rabbitmq4
 
-## test-rabbitmq4: the packages where the broker's behaviour matters most, on RabbitMQ 4.0.5 from a cached
+## test-rabbitmq4: the packages where the broker's behaviour matters most, and the cluster tests, on RabbitMQ 4.0.5 from a cached
 ## Debian trixie root (WARREN_RABBITMQ=4.0; the first run builds the root, about 2 minutes, as root).
 ## RABBITMQ4_PKGS= (empty) skips it.
-RABBITMQ4_PKGS ?= ./smoke ./supervisor ./publisher ./consumer
+RABBITMQ4_PKGS ?= ./smoke ./supervisor ./publisher ./consumer ./cluster
 test-rabbitmq4: $(if $(strip $(RABBITMQ4_PKGS)),broker4)
 ifneq ($(strip $(RABBITMQ4_PKGS)),)
 	@echo "== RabbitMQ 4.0.5 (WARREN_RABBITMQ=4.0): $(RABBITMQ4_PKGS); each package logs 'broker: using local RabbitMQ 4.0.5 node'"

@@ -12,15 +12,15 @@ import (
 
 func TestQueueDeprecatedFeature(t *testing.T) {
 	tests := []struct {
-		q    Queue
+		q    *Queue
 		want string
 	}{
-		{Queue{Name: "q"}, featureTransientNonExclusive},
-		{Queue{Name: "q", AutoDelete: true}, featureTransientNonExclusive},
-		{Queue{}, featureTransientNonExclusive},
-		{Queue{Name: "q", Durable: true}, ""},
-		{Queue{Name: "q", Exclusive: true}, ""},
-		{Queue{Exclusive: true, AutoDelete: true}, ""},
+		{&Queue{Name: "q"}, featureTransientNonExclusive},
+		{&Queue{Name: "q", AutoDelete: true}, featureTransientNonExclusive},
+		{&Queue{}, featureTransientNonExclusive},
+		{&Queue{Name: "q", Durable: true}, ""},
+		{&Queue{Name: "q", Exclusive: true}, ""},
+		{&Queue{Exclusive: true, AutoDelete: true}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("durable=%v,exclusive=%v,autodelete=%v", tt.q.Durable, tt.q.Exclusive, tt.q.AutoDelete), func(t *testing.T) {

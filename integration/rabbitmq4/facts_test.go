@@ -18,35 +18,48 @@ const requeueLimit = 40
 // TestQuorumDeliveryLimitDefault: a quorum queue declared without
 // x-delivery-limit drops (or dead-letters) a message that keeps being
 // requeued once it has been returned 20 times in RabbitMQ 4.0, that is
-// after its 21st delivery; 3.x had no default limit.
+// after its 21st delivery; 3.x had no default limit. x-delivery-limit -1
+// lifts the limit.
 func TestQuorumDeliveryLimitDefault(t *testing.T) {
-	b := broker.Shared(t)
-	ch := channel(t, dial(t, b.URL))
-	q := uniqueName("quorum")
-	if _, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = ch.QueueDelete(q, false, false, false) })
-	if err := ch.Publish("", q, false, false, amqp.Publishing{Body: []byte("poison")}); err != nil {
-		t.Fatal(err)
-	}
-	deliveries := 0
-	for deliveries < requeueLimit {
-		d, ok, err := getWithin(ch, q, 2*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			break
-		}
-		deliveries++
-		if err := d.Nack(false, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Logf("a message requeued on every delivery was delivered %d times, then the queue was empty", deliveries)
-	if deliveries != 21 {
-		t.Errorf("delivered %d times; want 21: the first delivery and 20 redeliveries, RabbitMQ 4.0's default delivery-limit", deliveries)
+	for _, tt := range []struct {
+		name string
+		args amqp.Table
+		want int
+	}{
+		{"default", amqp.Table{}, 21},
+		{"x-delivery-limit -1", amqp.Table{"x-delivery-limit": int32(-1)}, requeueLimit},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := broker.Shared(t)
+			ch := channel(t, dial(t, b.URL))
+			q := uniqueName("quorum")
+			tt.args["x-queue-type"] = "quorum"
+			if _, err := ch.QueueDeclare(q, true, false, false, false, tt.args); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _, _ = ch.QueueDelete(q, false, false, false) })
+			if err := ch.Publish("", q, false, false, amqp.Publishing{Body: []byte("poison")}); err != nil {
+				t.Fatal(err)
+			}
+			deliveries := 0
+			for deliveries < requeueLimit {
+				d, ok, err := getWithin(ch, q, 2*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					break
+				}
+				deliveries++
+				if err := d.Nack(false, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Logf("a message requeued on every delivery was delivered %d times (stopped looking at %d)", deliveries, requeueLimit)
+			if deliveries != tt.want {
+				t.Errorf("delivered %d times; want %d", deliveries, tt.want)
+			}
+		})
 	}
 }
 
