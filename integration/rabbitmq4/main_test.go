@@ -2,14 +2,13 @@ package rabbitmq4_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/integration/broker"
+	"github.com/warrenmq/warren/integration/testkit"
 )
 
 const (
@@ -30,11 +29,7 @@ func TestMain(m *testing.M) {
 }
 
 // uniqueName returns prefix plus a random suffix.
-func uniqueName(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + "-" + hex.EncodeToString(b)
-}
+var uniqueName = testkit.UniqueName
 
 func faultCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
