@@ -3,8 +3,9 @@
 // trixie root that scripts/ensure-rabbitmq4.sh builds) whatever
 // WARREN_RABBITMQ says: deprecated features the broker refuses, quorum
 // queues' delivery limit, consumer_timeout, classic mirroring being gone,
-// exclusive and auto-delete queues, and what stop_app and a node restart
-// look like to a client. The README's "RabbitMQ versions" section quotes
+// and exclusive and auto-delete queues (what stop_app and a node restart
+// look like to a client is integration/smoke's TestShutdownSeenByClient, run
+// on both releases). The README's "RabbitMQ versions" section quotes
 // what they establish.
 //
 // The node denies the deprecated feature transient_nonexcl_queues, as

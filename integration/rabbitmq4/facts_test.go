@@ -2,7 +2,6 @@ package rabbitmq4_test
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -151,65 +150,4 @@ func requireCode(t *testing.T, what string, err error, code int) {
 		t.Fatalf("%s: %v; want code %d", what, err, code)
 	}
 	t.Logf("%s: %v", what, err)
-}
-
-// TestStopAppAndRestartSeenByClient: stop_app closes every connection with
-// 320 CONNECTION_FORCED (reason shutdown) and refuses new ones until
-// start_app; a node restart does the same, then accepts connections on the
-// same port. 4.0.5 may reset the socket right after its connection.close:
-// a client that writes then (amqp091-go's close-ok or a heartbeat) sees
-// the reset, which amqp091-go reports as 501 instead of the 320.
-func TestStopAppAndRestartSeenByClient(t *testing.T) {
-	b := broker.Shared(t)
-	for _, tt := range []struct {
-		name  string
-		fault func() error
-		after func() error
-	}{
-		{"stop_app", func() error { return b.Faults.StopApp(faultCtx(t)) }, func() error { return b.Faults.StartApp(faultCtx(t)) }},
-		{"restart", func() error { return b.Faults.Restart(faultCtx(t)) }, nil},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			c := dial(t, b.URL)
-			closed := c.NotifyClose(make(chan *amqp.Error, 1))
-			if err := tt.fault(); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case e := <-closed:
-				t.Logf("%s closed the connection: %v", tt.name, e)
-				if !shutdownClose(e) {
-					t.Errorf("closed with %v; want 320 CONNECTION_FORCED naming shutdown, or the socket reset after it", e)
-				}
-			case <-time.After(defaultTestTimeout):
-				t.Fatalf("connection not closed within %v", defaultTestTimeout)
-			}
-			if tt.after == nil {
-				return
-			}
-			_, err := amqp.DialConfig(b.URL, amqp.Config{Dial: amqp.DefaultDial(defaultTestTimeout)})
-			t.Logf("dialing while stopped: %v", err)
-			if err == nil {
-				t.Errorf("a dial succeeded while the application was stopped")
-			}
-			if err := tt.after(); err != nil {
-				t.Fatal(err)
-			}
-			dial(t, b.URL)
-		})
-	}
-}
-
-// shutdownClose reports whether e is how a broker shutting down closes a
-// connection: 320 CONNECTION_FORCED naming shutdown, or the reset of the
-// socket that follows it.
-func shutdownClose(e *amqp.Error) bool {
-	switch {
-	case e == nil:
-		return false
-	case e.Code == amqp.ConnectionForced:
-		return strings.Contains(e.Reason, "shutdown")
-	default:
-		return e.Code == amqp.FrameError && strings.Contains(e.Reason, "connection reset by peer")
-	}
 }
