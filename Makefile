@@ -7,7 +7,7 @@ TESTFLAGS   ?= -race -count=1 -v
 # Pinned: the module proxy can answer @latest with an old version.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test test-unit test-integration test-cluster fuzz lint demo bench broker
+.PHONY: test test-unit test-integration test-rabbitmq4 test-cluster test-cluster-rabbitmq4 fuzz lint demo bench broker broker4
 
 ## test: unit tests of the library, then integration tests against a real RabbitMQ.
 test: test-unit test-integration
@@ -16,11 +16,30 @@ test: test-unit test-integration
 test-unit:
 	$(GO) test $(TESTFLAGS) ./...
 
-## test-integration: tests against a real broker (AMQP_URL, Docker, or a private local node).
-test-integration: broker
-	cd integration && $(GO) test $(TESTFLAGS) -timeout 15m ./...
-	cd cmd/warren && $(GO) test $(TESTFLAGS) -timeout 10m ./...
-	cd examples/service && $(GO) test $(TESTFLAGS) -timeout 5m ./...
+# timed NAME CMD... runs CMD and prints how long it took, so a CI log shows the time of each part.
+timed = start=$$(date +%s); $(2); echo "== $(1): $$(( $$(date +%s) - start ))s"
+
+## test-integration: the whole suite against a real broker (AMQP_URL, Docker, or a private node of the
+## host's rabbitmq-server: RabbitMQ 3.10.8 on Debian bookworm), then test-rabbitmq4. The package
+## integration/rabbitmq4 (4.x behaviour) always runs on RabbitMQ 4.0.5.
+test-integration: broker broker4
+	@echo "== integration suite on the broker Find picks (the host's rabbitmq-server unless AMQP_URL or Docker; each package logs 'broker: using ... RabbitMQ X')"
+	$(call timed,integration suite,cd integration && $(GO) test $(TESTFLAGS) -timeout 15m ./...)
+	$(call timed,cmd/warren,cd cmd/warren && $(GO) test $(TESTFLAGS) -timeout 10m ./...)
+	$(call timed,examples/service,cd examples/service && $(GO) test $(TESTFLAGS) -timeout 5m ./...)
+	$(MAKE) --no-print-directory test-rabbitmq4
+
+## test-rabbitmq4: the packages where the broker's behaviour matters most, and the cluster tests, on RabbitMQ 4.0.5 from a cached
+## Debian trixie root (WARREN_RABBITMQ=4.0; the first run builds the root, about 2 minutes, as root).
+## RABBITMQ4_PKGS= (empty) skips it.
+RABBITMQ4_PKGS ?= ./smoke ./supervisor ./publisher ./consumer ./cluster
+test-rabbitmq4: $(if $(strip $(RABBITMQ4_PKGS)),broker4)
+ifneq ($(strip $(RABBITMQ4_PKGS)),)
+	@echo "== RabbitMQ 4.0.5 (WARREN_RABBITMQ=4.0): $(RABBITMQ4_PKGS); each package logs 'broker: using local RabbitMQ 4.0.5 node'"
+	$(call timed,RabbitMQ 4.0.5 packages,cd integration && WARREN_RABBITMQ=4.0 $(GO) test $(TESTFLAGS) -timeout 15m $(RABBITMQ4_PKGS))
+else
+	@echo "== RabbitMQ 4.0.5: skipped (RABBITMQ4_PKGS is empty)"
+endif
 
 ## test-cluster: failover tests against a local 3-node RabbitMQ cluster with quorum queues (about 1 minute, boot included).
 test-cluster: broker
@@ -33,9 +52,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRedactURL$$' -fuzztime $(FUZZTIME) ./conn/
 	$(GO) test -run '^$$' -fuzz '^FuzzNewRedacts$$' -fuzztime $(FUZZTIME) ./conn/
 
+## test-cluster-rabbitmq4: test-cluster on RabbitMQ 4.0.5 (WARREN_RABBITMQ=4.0).
+test-cluster-rabbitmq4: broker4
+	cd integration && WARREN_RABBITMQ=4.0 $(GO) test $(TESTFLAGS) -timeout 10m ./cluster/
+
 ## broker: makes sure a broker can be found; installs Debian's rabbitmq-server when root and nothing else exists.
 broker:
 	bash scripts/ensure-rabbitmq.sh
+
+## broker4: makes sure the cached Debian trixie root with RabbitMQ 4.0.5 exists; builds it (debootstrap) when root.
+broker4:
+	bash scripts/ensure-rabbitmq4.sh
 
 ## lint: go vet and staticcheck over every module.
 lint:

@@ -40,7 +40,11 @@ type Queue struct {
 	// afresh on every connection; CurrentName reports it. Defaults to ""
 	// (server-named).
 	Name string
-	// Durable queues survive a broker restart. Defaults to false.
+	// Durable queues survive a broker restart. A queue that is neither
+	// Durable nor Exclusive is a transient non-exclusive queue, which
+	// RabbitMQ 4.0 deprecates: DeclareTopology logs a warning, and a broker
+	// that denies the feature refuses it (a permanent error). Defaults to
+	// false.
 	Durable bool
 	// AutoDelete queues are deleted when their last consumer is cancelled.
 	// Defaults to false.

@@ -35,6 +35,7 @@ func (s *Supervisor) DeclareTopology(ctx context.Context, t Topology) (remove fu
 		return nil, err
 	}
 	t = t.copy()
+	warnDeprecated(s.log, t) // deprecated.go
 	unregister := s.registerTopology(&t)
 	removeHook, err := s.AddHook(ctx, Hook{
 		Name:  "topology",
@@ -74,6 +75,7 @@ func declareTopology(ctx context.Context, c *amqp.Connection, t Topology) (err e
 	for _, q := range t.Queues {
 		got, err := ch.QueueDeclare(q.Name, q.Durable, q.AutoDelete, q.Exclusive, false, q.Args)
 		if err != nil {
+			err = deprecatedRefusal(q.deprecatedFeature(), err) // deprecated.go
 			return declareError(fmt.Errorf("warren: declare queue %q: %w", q.Name, err))
 		}
 		q.setDeclared(got.Name, c)

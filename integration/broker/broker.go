@@ -40,6 +40,9 @@ type Broker struct {
 	// Node is the Erlang node name of the broker when known (the node Find
 	// started, or RABBITMQ_NODENAME), else "".
 	Node string
+	// Version is the RabbitMQ release of a node Find started ("4.0.5"),
+	// else "".
+	Version string
 	// Faults injects failures into the broker. Methods that cannot work on
 	// this broker return an error wrapping ErrUnsupported.
 	Faults Faults

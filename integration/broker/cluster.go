@@ -71,6 +71,13 @@ func StartCluster(ctx context.Context, n int, logf func(format string, args ...a
 		logf = func(string, ...any) {}
 	}
 	env := describeCluster(ctx)
+	// A pinned RabbitMQ release (version.go) means local nodes of it.
+	if want := pinnedVersion(Options{}); want != "" {
+		var err error
+		if env, err = describeVersion(ctx, want); err != nil {
+			return nil, err
+		}
+	}
 	if env.DockerOK {
 		c, err := startDockerCluster(ctx, n, logf)
 		if err == nil || env.ServerPath == "" {

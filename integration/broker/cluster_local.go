@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,6 +47,9 @@ func startLocalCluster(ctx context.Context, env environment, n int, logf func(st
 	swept := sweepStale()
 	start := time.Now()
 	lc, err := newLocalCluster(filepath.Dir(env.ServerPath), env.EpmdPath, n)
+	if err == nil {
+		lc.setRoot(env.Root) // version.go
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +73,8 @@ func startLocalCluster(ctx context.Context, env environment, n int, logf func(st
 		c.Nodes = append(c.Nodes, clusterNodeBroker(node.url(), SourceLocal, node.name, f))
 		names[i] = node.name + " on " + c.Nodes[i].Addr()
 	}
-	logf("broker: started local %d-node cluster in %.1fs (boot %.1fs, join %.1fs): %s (epmd on 127.0.0.1:%d; data in %s%s)",
-		n, time.Since(start).Seconds(), booted.Sub(start).Seconds(), time.Since(booted).Seconds(),
+	logf("broker: started local %d-node RabbitMQ %s cluster (%s) in %.1fs (boot %.1fs, join %.1fs): %s (epmd on 127.0.0.1:%d; data in %s%s)",
+		n, localVersion(env), rootText(env.Root), time.Since(start).Seconds(), booted.Sub(start).Seconds(), time.Since(booted).Seconds(),
 		strings.Join(names, ", "), lc.epmd.epmdPort, lc.dir, sweptText(swept))
 	return c, nil
 }
@@ -136,11 +138,11 @@ func (lc *localCluster) boot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	erl, err := exec.LookPath("erl")
+	erl, err := lc.erl()
 	if err != nil {
 		return fmt.Errorf("broker: remote control node: %w", err)
 	}
-	lc.remote, err = startRemote(ctx, erl, lc.dir, "warren-ctl-"+lc.id+"@localhost", lc.cookie, lc.epmd.epmdPort)
+	lc.remote, err = startRemote(ctx, lc.epmd.root, erl, lc.dir, "warren-ctl-"+lc.id+"@localhost", lc.cookie, lc.epmd.epmdPort)
 	return err
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,12 +72,12 @@ type remote struct {
 
 // startRemote starts the remote node for a cluster whose epmd listens on
 // epmdPort, with cookie, logging its other output to dir/remote.log.
-func startRemote(ctx context.Context, erl, dir, name, cookie string, epmdPort int) (*remote, error) {
+func startRemote(ctx context.Context, root, erl, dir, name, cookie string, epmdPort int) (*remote, error) {
 	logFile, err := os.Create(filepath.Join(dir, "remote.log"))
 	if err != nil {
 		return nil, fmt.Errorf("broker: creating remote.log: %w", err)
 	}
-	cmd := exec.Command(erl,
+	cmd := rootCommand(context.Background(), root, erl,
 		"-sname", name, "-hidden", "-noshell", "-setcookie", cookie,
 		"-start_epmd", "false",
 		"-kernel", "inet_dist_use_interface", "{127,0,0,1}",

@@ -36,7 +36,7 @@ func startTestRemote(t *testing.T) (*remote, string) {
 		}
 	})
 	name := "warren-ctl-test-" + randomHex(4) + "@localhost"
-	rm, err := startRemote(ctx, erl, dir, name, randomHex(16), epmd.epmdPort)
+	rm, err := startRemote(ctx, "", erl, dir, name, randomHex(16), epmd.epmdPort)
 	if err != nil {
 		t.Fatal(err)
 	}

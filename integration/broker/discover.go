@@ -34,6 +34,9 @@ type environment struct {
 	EpmdPath string
 	// ServerWhy says why ServerPath is empty.
 	ServerWhy string
+	// Root is a Debian root that ServerPath, EpmdPath and CtlPath are
+	// paths in, run through chroot (see version.go); "" means the host.
+	Root string
 }
 
 // plan is the path choose picked.

@@ -9,6 +9,12 @@
 // the node, else through the management HTTP API; a fault that is not
 // available returns an error wrapping ErrUnsupported.
 //
+// WARREN_RABBITMQ (EnvVersion) or Options.Version pins the release of a
+// local node instead: "3.10" is the host's rabbitmq-server, "4.0" is
+// RabbitMQ 4.0.5 in the Debian trixie root scripts/ensure-rabbitmq4.sh
+// builds, whose programs run through chroot in a mount namespace of their
+// own (chroot.go). Broker.Version and the log line name the release.
+//
 // A test binary shares one broker between its tests:
 //
 //	func TestMain(m *testing.M) { broker.Main(m) }

@@ -27,6 +27,13 @@ type Options struct {
 	// Image is the container image run when a Docker engine answers.
 	// Defaults to "rabbitmq:3.13-management".
 	Image string
+	// Version pins the RabbitMQ release of a local node (Version310 or
+	// Version40; see EnvVersion); AMQP_URL and Docker are then not used.
+	// Defaults to $WARREN_RABBITMQ, and to any broker when that is unset.
+	Version string
+	// Config holds lines appended to a local node's rabbitmq.conf.
+	// Defaults to none.
+	Config string
 }
 
 // knownScriptsDirs are where distributions install RabbitMQ's own scripts
@@ -52,6 +59,10 @@ func FindWith(ctx context.Context, logf func(format string, args ...any), opts O
 	}
 	if opts.Image == "" {
 		opts.Image = defaultDockerImage
+	}
+	// A pinned RabbitMQ release (version.go) means a local node of it.
+	if want := pinnedVersion(opts); want != "" {
+		return findVersion(ctx, want, opts, logf)
 	}
 	env := describe(ctx)
 	p, err := choose(env)
@@ -213,13 +224,14 @@ func fromDocker(ctx context.Context, opts Options, logf func(string, ...any)) (*
 func fromLocal(ctx context.Context, env environment, opts Options, logf func(string, ...any)) (*Broker, error) {
 	swept := sweepStale()
 	start := time.Now()
-	n, err := startLocal(ctx, filepath.Dir(env.ServerPath), env.EpmdPath, opts)
+	n, err := startLocal(ctx, filepath.Dir(env.ServerPath), env.EpmdPath, opts, inRoot(env.Root), withConfig(opts.Config))
 	if err != nil {
 		return nil, err
 	}
 	f := &faults{ctl: newCtl(n.runner()), restart: n.restart}
 	b := newBroker(n.url(), SourceLocal, f, n.close)
 	b.Node = n.name
+	b.Version = localVersion(env)
 	mgmt := "management API off"
 	if opts.Management {
 		b.MgmtURL = n.mgmtURL()
@@ -232,8 +244,8 @@ func fromLocal(ctx context.Context, env environment, opts Options, logf func(str
 		b.TLSURL = n.tlsURL()
 		mgmt += "; TLS on " + amqpAddr(b.TLSURL)
 	}
-	logf("broker: using local rabbitmq-server node %s on %s (started in %.1fs; %s; epmd on 127.0.0.1:%d; data in %s%s)",
-		n.name, b.Addr(), time.Since(start).Seconds(), mgmt, n.epmdPort, n.dir, sweptText(swept))
+	logf("broker: using local RabbitMQ %s node %s on %s (%s; started in %.1fs; %s; epmd on 127.0.0.1:%d; data in %s%s)",
+		b.Version, n.name, b.Addr(), rootText(env.Root), time.Since(start).Seconds(), mgmt, n.epmdPort, n.dir, sweptText(swept))
 	return b, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -67,6 +66,11 @@ type localNode struct {
 
 	// tls, when set, adds a TLS listener on tlsPort.
 	tls *TLSFiles
+	// root is a Debian root the node's programs run in (chroot.go); ""
+	// means the host. scripts and epmdBin are paths inside it.
+	root string
+	// extraConfig is appended to rabbitmq.conf.
+	extraConfig string
 
 	amqpPort, distPort, epmdPort, mgmtPort, tlsPort int
 
@@ -85,7 +89,7 @@ type localNode struct {
 // startLocal creates the node's directory and boots it, retrying with fresh
 // ports when one was taken. On error nothing it started is left running and
 // the directory is removed.
-func startLocal(ctx context.Context, scripts, epmdBin string, opts Options) (*localNode, error) {
+func startLocal(ctx context.Context, scripts, epmdBin string, opts Options, extra ...nodeOption) (*localNode, error) {
 	dir, err := os.MkdirTemp("", nodeDirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("broker: creating node directory: %w", err)
@@ -98,6 +102,9 @@ func startLocal(ctx context.Context, scripts, epmdBin string, opts Options) (*lo
 		mgmt:    opts.Management,
 		tls:     opts.TLS,
 		life:    make(chan struct{}, 1), // empty: held by startLocal until booted
+	}
+	for _, o := range extra {
+		o(n)
 	}
 	n.dirLock, err = lockDir(dir)
 	if err == nil {
@@ -208,6 +215,7 @@ func (n *localNode) config() string {
 		b.WriteString("collect_statistics_interval = 1000\n")
 	}
 	b.WriteString(n.tlsConfig())
+	b.WriteString(n.extraConfig)
 	return b.String()
 }
 
@@ -258,7 +266,7 @@ func (n *localNode) ctlPath() string { return filepath.Join(n.scripts, "rabbitmq
 
 // runner returns a rabbitmqctl runner for this node.
 func (n *localNode) runner() execRunner {
-	return execRunner{path: n.ctlPath(), node: n.name, env: n.env}
+	return execRunner{path: n.ctlPath(), node: n.name, env: n.env, root: n.root}
 }
 
 func (n *localNode) url() string {
@@ -287,7 +295,7 @@ func (n *localNode) startEpmd(ctx context.Context) error {
 		logFile.Close()
 		return fmt.Errorf("broker: epmd pipe: %w", err)
 	}
-	cmd := exec.Command(n.epmdBin, "-port", strconv.Itoa(n.epmdPort), "-address", "127.0.0.1", "-d", "-d")
+	cmd := rootCommand(context.Background(), n.root, n.epmdBin, "-port", strconv.Itoa(n.epmdPort), "-address", "127.0.0.1", "-d", "-d")
 	cmd.Env = n.env
 	cmd.Stderr = w
 	p, err := startProc(cmd)
@@ -364,7 +372,7 @@ func (n *localNode) bootServer(ctx context.Context) error {
 	defer out.Close()
 	// The script under the scripts directory, not /usr/sbin's wrapper,
 	// which would switch to the rabbitmq user and its cookie.
-	cmd := exec.Command(filepath.Join(n.scripts, "rabbitmq-server"))
+	cmd := rootCommand(context.Background(), n.root, filepath.Join(n.scripts, "rabbitmq-server"))
 	cmd.Env = n.env
 	cmd.Dir = n.dir
 	cmd.Stdout, cmd.Stderr = out, out

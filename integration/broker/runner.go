@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"time"
 )
 
@@ -30,6 +29,7 @@ type execRunner struct {
 	path string   // the rabbitmqctl script under the scripts dir, not a sudo wrapper
 	node string   // the -n argument; "" means rabbitmqctl's default node
 	env  []string // nil means the caller's environment
+	root string   // a Debian root path is in (chroot.go); "" means the host
 }
 
 func (r execRunner) String() string {
@@ -46,7 +46,7 @@ func (r execRunner) run(ctx context.Context, args []string) (string, string, err
 	}
 	full = append(full, "-q")
 	full = append(full, args...)
-	cmd := exec.CommandContext(ctx, r.path, full...)
+	cmd := rootCommand(ctx, r.root, r.path, full...)
 	cmd.Env = r.env
 	cmd.WaitDelay = ctlWaitDelay
 	// Dies with the test binary: a rabbitmqctl outliving it would find the
