@@ -164,7 +164,7 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 		return pubFakeAck
 	})
 	s, p := startPubTestWith(t, b, Options{CloseTimeout: 2 * time.Second}, PublisherOptions{MaxInFlight: window, Mandatory: mandatory})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*pubPropStuck)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*pubPropStuck)
 	defer cancel()
 
 	var msgs []*pubPropMsg
@@ -289,7 +289,9 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 			counts.add(func(c *pubPropCounts) { c.kills++ })
 			// Until the loss is seen, b.live() may already be the next
 			// connection, mid-handshake: a kill there is a dial failure.
-			wctx, wcancel := context.WithTimeout(ctx, pubPropStuck)
+			// Bounded well below the run's ctx: a kill that found a
+			// connection other than the Ready one changes no state.
+			wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
 			for s.State() == Ready && s.WaitForStateChange(wctx, Ready) {
 			}
 			wcancel()
