@@ -101,7 +101,7 @@ func (s *Supervisor) AddHook(ctx context.Context, h Hook) (remove func(), err er
 	s.mu.Lock()
 	if s.state == Closing || s.state == Closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, s.closedErr()
 	}
 	s.hooks = append(s.hooks, hk)
 	if s.live.Load() == nil || s.loopLane.Load().Current() {
