@@ -348,12 +348,7 @@ func TestCloseWithoutDeadlineIsBoundedByCloseTimeout(t *testing.T) {
 	}
 }
 
-// waitForEvent waits for an event of kind k, discarding others.
-func waitForEvent(l *eventLog, k EventKind, d time.Duration) bool {
-	_, ok := nextEventOf(l, k, d)
-	return ok
-}
-
+// nextEventOf waits for an event of kind k, discarding others.
 func nextEventOf(l *eventLog, k EventKind, d time.Duration) (Event, bool) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()

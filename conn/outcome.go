@@ -1,7 +1,6 @@
 package conn
 
 import (
-	"errors"
 	"strconv"
 	"time"
 )
@@ -99,17 +98,4 @@ func Reject(err error) error { return &OutcomeError{Outcome: OutcomeReject, Err:
 // RetryPolicy.MaxAttempts. err may be nil.
 func RetryAfter(d time.Duration, err error) error {
 	return &OutcomeError{Outcome: OutcomeRetry, Delay: max(d, 0), Err: err}
-}
-
-// outcomeOf returns the outcome a handler's result asks for, and the delay
-// of an OutcomeRetry; failed is the default failure outcome.
-func outcomeOf(err error, failed Outcome) (Outcome, time.Duration) {
-	if err == nil {
-		return OutcomeAck, 0
-	}
-	var oe *OutcomeError
-	if errors.As(err, &oe) && oe.Outcome >= OutcomeAck && oe.Outcome <= OutcomeRetry {
-		return oe.Outcome, oe.Delay
-	}
-	return failed, 0
 }

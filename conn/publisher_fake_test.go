@@ -217,8 +217,7 @@ func (fc *pubFakeConn) serve() {
 	var cur *pubFakeMsg // a publish waiting for its content
 	var size uint64
 	for {
-		fc.stalled.Lock()
-		fc.stalled.Unlock() //nolint:staticcheck // a gate: wait while stall holds it
+		fc.waitUnstalled()
 		typ, ch, payload, err := fc.readFrame()
 		if err != nil {
 			return
@@ -562,4 +561,10 @@ func pubFakeMessageID(props []byte) string {
 		}
 	}
 	return ""
+}
+
+// waitUnstalled waits while a stall holds the gate.
+func (fc *pubFakeConn) waitUnstalled() {
+	fc.stalled.Lock()
+	defer fc.stalled.Unlock()
 }

@@ -53,7 +53,7 @@ var pubKindWeights = [pubKinds]int{50, 15, 5, 4, 8, 8, 5, 8}
 // pubPropCounts counts what the runs exercised, for the closing table.
 type pubPropCounts struct {
 	mu                                  sync.Mutex
-	runs, kinds                         [pubKinds]int
+	kinds                               [pubKinds]int
 	idStyles                            map[string]int
 	kills, releases, waits, chanCloses  int
 	drainCloses, cutCloses, supCloses   int
