@@ -82,6 +82,6 @@ func (s *Supervisor) Close(ctx context.Context) error {
 // calledFromHandler reports a ctx that a consumer handler of s was given:
 // the shutdown waits for that handler, so Close must not.
 func (s *Supervisor) calledFromHandler(ctx context.Context) bool {
-	c, ok := ctx.Value(handlerOf{}).(*Consumer)
-	return ok && c.s == s
+	c := handlerConsumer(ctx)
+	return c != nil && c.s == s
 }

@@ -37,6 +37,13 @@ var consumerSeq atomic.Uint64
 // that handler.
 type handlerOf struct{}
 
+// handlerConsumer returns the Consumer whose handler was given ctx (or a
+// context derived from it), or nil.
+func handlerConsumer(ctx context.Context) *Consumer {
+	c, _ := ctx.Value(handlerOf{}).(*Consumer)
+	return c
+}
+
 // Consumer consumes one queue with a Handler and keeps consuming across
 // reconnects and channel failures until Close. Create it with
 // Supervisor.Consume.
@@ -234,7 +241,7 @@ func (c *Consumer) Close(ctx context.Context) error {
 }
 
 func (c *Consumer) close(ctx context.Context, supervisorClosing bool) error {
-	fromHandler := !supervisorClosing && ctx.Value(handlerOf{}) == c
+	fromHandler := !supervisorClosing && handlerConsumer(ctx) == c
 	first := false
 	c.closeOnce.Do(func() {
 		first = true

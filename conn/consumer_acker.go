@@ -26,35 +26,29 @@ type settleOnce struct {
 // claim takes the one settlement; it reports false if it was taken.
 func (a *settleOnce) claim() bool { return a.settled.CompareAndSwap(false, true) }
 
-// Ack acknowledges this delivery, once.
-func (a *settleOnce) Ack(tag uint64, _ bool) error {
+// once makes the one settlement through send, or none when the broker
+// settled the delivery already (autoAck).
+func (a *settleOnce) once(send func() error) error {
 	if !a.claim() {
 		return ErrDeliverySettled
 	}
 	if a.autoAck {
 		return nil
 	}
-	return a.inner.Ack(tag, false)
+	return send()
+}
+
+// Ack acknowledges this delivery, once.
+func (a *settleOnce) Ack(tag uint64, _ bool) error {
+	return a.once(func() error { return a.inner.Ack(tag, false) })
 }
 
 // Nack refuses this delivery, once.
 func (a *settleOnce) Nack(tag uint64, _ bool, requeue bool) error {
-	if !a.claim() {
-		return ErrDeliverySettled
-	}
-	if a.autoAck {
-		return nil
-	}
-	return a.inner.Nack(tag, false, requeue)
+	return a.once(func() error { return a.inner.Nack(tag, false, requeue) })
 }
 
 // Reject refuses this delivery, once.
 func (a *settleOnce) Reject(tag uint64, requeue bool) error {
-	if !a.claim() {
-		return ErrDeliverySettled
-	}
-	if a.autoAck {
-		return nil
-	}
-	return a.inner.Reject(tag, requeue)
+	return a.once(func() error { return a.inner.Reject(tag, requeue) })
 }

@@ -60,16 +60,15 @@ func (r *hookRecorder) String() string {
 	return fmt.Sprint(r.log)
 }
 
-// latestFakeConn returns the fake broker's newest connection.
+// latestFakeConn returns the fake broker's newest connection, failing the
+// test if it has none.
 func latestFakeConn(t testing.TB, b *pubFakeBroker) *pubFakeConn {
 	t.Helper()
-	b.mu.Lock()
-	n := len(b.conns)
-	b.mu.Unlock()
-	if n == 0 {
+	fc := newestFakeConn(b)
+	if fc == nil {
 		t.Fatal("the fake broker has no connection")
 	}
-	return b.conn(n - 1)
+	return fc
 }
 
 // startFakeSupervisor starts a supervisor on the fake broker and waits for
