@@ -23,12 +23,14 @@ const (
 )
 
 // demoNoBrokerAdvice tells a user without a broker what to install.
+// The CLI has no Docker path (it does not link testcontainers-go): with
+// Docker, run a broker yourself and pass its AMQP_URL.
 const demoNoBrokerAdvice = `warren demo needs a RabbitMQ broker, found in this order:
   - AMQP_URL=amqp://user:pass@host:5672/ (with RABBITMQ_NODENAME=rabbit@host so faults can use rabbitmqctl);
-  - a Docker engine: the demo runs a rabbitmq container through testcontainers;
   - a local RabbitMQ installation, from which the demo starts a private node of its own:
       Debian/Ubuntu: sudo apt-get install rabbitmq-server   (or run "make demo" as root: it installs it)
-      macOS:         brew install rabbitmq`
+      macOS:         brew install rabbitmq
+  - with Docker: docker run -d -p 127.0.0.1:5672:5672 rabbitmq:3.13-management, then AMQP_URL=amqp://guest:guest@127.0.0.1:5672/`
 
 // demoMain is "warren demo": it finds or starts a broker, runs the demo on
 // it, stops the broker, prints the report and returns the exit code: 0 when

@@ -8,19 +8,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/testcontainers/testcontainers-go"
-	tcrabbitmq "github.com/testcontainers/testcontainers-go/modules/rabbitmq"
-	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/warrenmq/warren/integration/internal/dockerengine"
 )
 
 // dockerCluster is a cluster of RabbitMQ containers on one Docker network.
 // Each container's host name is its network alias (node1, node2, ...), so
 // its node name is rabbit@nodeK, and every node runs with one cookie.
 type dockerCluster struct {
-	nw    *testcontainers.DockerNetwork
-	nodes []*tcrabbitmq.RabbitMQContainer
-	ctls  []*ctl
+	e        dockerengine.Engine
+	image    string
+	network  string
+	removeNw func(context.Context) error
+	nodes    []*dockerengine.Container
+	ctls     []*ctl
 }
 
 var _ clusterOps = (*dockerCluster)(nil)
@@ -28,21 +28,20 @@ var _ clusterOps = (*dockerCluster)(nil)
 // dockerHostName is node i's host name and network alias.
 func dockerHostName(i int) string { return "node" + strconv.Itoa(i+1) }
 
-// startDockerCluster runs n containers of defaultDockerImage on a new
-// network, joins containers 1 to n-1 to container 0, and returns the
-// cluster. On error it removes what it created.
+// startDockerCluster runs n containers of the Docker path's image
+// (dockerImage) on a new network, joins containers 1 to n-1 to container 0,
+// and returns the cluster. On error it removes what it created.
 func startDockerCluster(ctx context.Context, n int, logf func(string, ...any)) (c *Cluster, err error) {
 	ctx, cancel := context.WithTimeout(ctx, clusterStartTimeout)
 	defer cancel()
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("broker: testcontainers panicked: %v", r)
-		}
-	}()
+	e := dockerengine.Get()
+	if e == nil {
+		return nil, fmt.Errorf("broker: %s: %w", noDockerSupport, ErrUnsupported)
+	}
 	start := time.Now()
-	dc := &dockerCluster{}
-	if dc.nw, err = network.New(ctx); err != nil {
-		return nil, fmt.Errorf("broker: creating Docker network: %w", err)
+	dc := &dockerCluster{e: e, image: dockerImage("")}
+	if dc.network, dc.removeNw, err = e.NewNetwork(ctx); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	cookie := randomHex(16)
 	if err = dc.run(ctx, n, cookie); err == nil {
@@ -59,7 +58,7 @@ func startDockerCluster(ctx context.Context, n int, logf func(string, ...any)) (
 		urls[i] = redact(b.URL)
 	}
 	logf("broker: started %d-node cluster of Docker containers (%s) on network %s in %.1fs: %s",
-		n, defaultDockerImage, dc.nw.Name, time.Since(start).Seconds(), strings.Join(urls, ", "))
+		n, dc.image, dc.network, time.Since(start).Seconds(), strings.Join(urls, ", "))
 	return c, nil
 }
 
@@ -71,14 +70,14 @@ func (dc *dockerCluster) run(ctx context.Context, n int, cookie string) error {
 	erlArgs := "-setcookie " + cookie
 	for i := range n {
 		host := dockerHostName(i)
-		ctr, err := tcrabbitmq.Run(ctx, defaultDockerImage,
-			network.WithNetwork([]string{host}, dc.nw),
-			testcontainers.WithConfigModifier(func(cfg *container.Config) { cfg.Hostname = host }),
-			testcontainers.WithEnv(map[string]string{
+		ctr, err := dc.e.Run(ctx, dc.image, dockerengine.RunOptions{
+			Network:  dc.network,
+			Hostname: host,
+			Env: map[string]string{
 				"RABBITMQ_NODENAME":                   "rabbit@" + host,
 				"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": erlArgs,
-			}),
-		)
+			},
+		})
 		if ctr != nil {
 			dc.nodes = append(dc.nodes, ctr)
 			dc.ctls = append(dc.ctls, newCtl(dockerRunner{c: ctr, cookie: cookie}))
@@ -119,12 +118,8 @@ func (dc *dockerCluster) running(ctx context.Context, i int) (int, error) {
 func (dc *dockerCluster) cluster(ctx context.Context) (*Cluster, error) {
 	c := &Cluster{Source: SourceDocker, ops: dc}
 	for i, ctr := range dc.nodes {
-		url, err := ctr.AmqpURL(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("broker: container endpoints: %w", err)
-		}
 		f := &faults{ctl: dc.ctls[i], noRestart: "restarting a container would give it new host ports"}
-		c.Nodes = append(c.Nodes, clusterNodeBroker(strings.TrimSuffix(url, "/")+"/", SourceDocker, "rabbit@"+dockerHostName(i), f))
+		c.Nodes = append(c.Nodes, clusterNodeBroker(ctr.AMQPURL, SourceDocker, "rabbit@"+dockerHostName(i), f))
 	}
 	return c, nil
 }
@@ -146,22 +141,10 @@ func (dc *dockerCluster) close(ctx context.Context) error {
 	err := parallel(len(dc.nodes), func(i int) error {
 		return terminate(ctx, dc.nodes[i])
 	})
-	if dc.nw != nil {
-		err = errors.Join(err, removeNetwork(ctx, dc.nw))
+	if dc.removeNw != nil {
+		if rerr := dc.removeNw(ctx); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("broker: %w", rerr))
+		}
 	}
 	return err
-}
-
-// removeNetwork removes nw, turning a testcontainers panic into an error
-// like terminate does.
-func removeNetwork(ctx context.Context, nw *testcontainers.DockerNetwork) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("broker: testcontainers panicked: %v", r)
-		}
-	}()
-	if err := nw.Remove(ctx); err != nil {
-		return fmt.Errorf("broker: removing network %s: %w", nw.Name, err)
-	}
-	return nil
 }

@@ -53,7 +53,8 @@ type plan struct {
 const howToGetBroker = `to run the integration tests, give them a RabbitMQ broker in one of these ways:
   - set AMQP_URL=amqp://user:pass@host:5672/ (and RABBITMQ_NODENAME=rabbit@host for rabbitmqctl faults,
     or AMQP_MGMT_URL=http://user:pass@host:15672/ for management API faults);
-  - run a Docker engine (testcontainers starts a rabbitmq:3.13-management container);
+  - run a Docker engine (testcontainers starts a rabbitmq:3.13-management container, or $WARREN_DOCKER_IMAGE;
+    only in programs that import integration/broker/docker, as warren's tests and warrentest do);
   - install RabbitMQ locally: apt-get install rabbitmq-server (or run "make test", which installs it
     via scripts/ensure-rabbitmq.sh); the tests then start a private node of their own.`
 

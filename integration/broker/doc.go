@@ -2,7 +2,11 @@
 // demos, and injects faults into it.
 //
 // Find tries, in order: the AMQP_URL environment variable; a Docker engine
-// (a rabbitmq management container through testcontainers-go); and a local
+// (a rabbitmq management container through testcontainers-go, image
+// Options.Image, $WARREN_DOCKER_IMAGE or rabbitmq:3.13-management), only in
+// a program that imports package broker/docker, which links that path in
+// (warren's tests and package warrentest do; the warren CLI does not, so it
+// links neither testcontainers-go nor the Docker client); and a local
 // rabbitmq-server installation, from which it starts a private node (its own
 // temporary directory, Erlang cookie, loopback ports and epmd) that Close
 // stops and deletes again. Faults go through rabbitmqctl when it can reach

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/integration/internal/dockerengine"
 )
 
 // Options tunes FindWith. The zero value is what Find uses.
@@ -24,8 +26,10 @@ type Options struct {
 	// fails with an error wrapping ErrUnsupported. Defaults to nil: only the
 	// tests of TLS pay for it.
 	TLS *TLSFiles
-	// Image is the container image run when a Docker engine answers.
-	// Defaults to "rabbitmq:3.13-management".
+	// Image is the container image run when a Docker engine answers (and
+	// the program imports package broker/docker, which links the Docker
+	// path in). Defaults to $WARREN_DOCKER_IMAGE (EnvDockerImage), else
+	// "rabbitmq:3.13-management".
 	Image string
 	// Version pins the RabbitMQ release of a local node (Version310 or
 	// Version40; see EnvVersion); AMQP_URL and Docker are then not used.
@@ -57,9 +61,7 @@ func FindWith(ctx context.Context, logf func(format string, args ...any), opts O
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if opts.Image == "" {
-		opts.Image = defaultDockerImage
-	}
+	opts.Image = dockerImage(opts.Image)
 	// A pinned RabbitMQ release (version.go) means a local node of it.
 	if want := pinnedVersion(opts); want != "" {
 		return findVersion(ctx, want, opts, logf)
@@ -112,7 +114,9 @@ func describe(ctx context.Context) environment {
 // engine, and a local rabbitmq-server in scripts (or why there is none).
 func probeStarters(ctx context.Context, env *environment, scripts, why string) {
 	env.DockerProbed = true
-	if err := probeDocker(ctx, os.Getenv("DOCKER_HOST"), os.Getenv("DOCKER_TLS_VERIFY") != ""); err != nil {
+	if dockerengine.Get() == nil {
+		env.DockerWhy = noDockerSupport
+	} else if err := probeDocker(ctx, os.Getenv("DOCKER_HOST"), os.Getenv("DOCKER_TLS_VERIFY") != ""); err != nil {
 		env.DockerWhy = err.Error()
 	} else {
 		env.DockerOK = true
@@ -217,7 +221,7 @@ func fromDocker(ctx context.Context, opts Options, logf func(string, ...any)) (*
 	b := newBroker(n.url, SourceDocker, f, n.close)
 	b.MgmtURL = n.mgmtURL
 	logf("broker: using Docker container %s (%s) at %s (started in %.1fs; management API %s; unavailable: %s)",
-		shortID(n.c.GetContainerID()), opts.Image, b.Addr(), time.Since(start).Seconds(), redact(n.mgmtURL), unavailableText(f))
+		shortID(n.c.ID), opts.Image, b.Addr(), time.Since(start).Seconds(), redact(n.mgmtURL), unavailableText(f))
 	return b, nil
 }
 

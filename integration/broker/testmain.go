@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/warrenmq/warren/integration/internal/dockerengine"
 )
 
 // Bounds for Main. A local node boots in 5 to 15 s; several test binaries
@@ -117,15 +119,17 @@ func closeShared(b *Broker) error {
 	return b.Close(ctx)
 }
 
-// leakOptions ignores goroutines testcontainers-go keeps for the life of the
-// process (its reaper connection), which are not the tests' leaks.
+// leakOptions ignores goroutines the Docker engine keeps for the life of
+// the process (testcontainers-go's reaper connection), which are not the
+// tests' leaks.
 func leakOptions(b *Broker) []goleak.Option {
-	if b.Source != SourceDocker {
+	e := dockerengine.Get()
+	if b.Source != SourceDocker || e == nil {
 		return nil
 	}
-	return []goleak.Option{
-		goleak.IgnoreAnyFunction("github.com/testcontainers/testcontainers-go.(*Reaper).connect.func1"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+	var opts []goleak.Option
+	for _, fn := range e.LeakIgnores() {
+		opts = append(opts, goleak.IgnoreAnyFunction(fn))
 	}
+	return opts
 }

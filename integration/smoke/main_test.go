@@ -9,6 +9,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/integration/broker"
+	// The Docker path (testcontainers-go): make test-docker runs this package in a container.
+	_ "github.com/warrenmq/warren/integration/broker/docker"
 )
 
 // Timeouts for tests. The machine is shared: bounds are generous, and
