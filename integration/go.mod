@@ -8,7 +8,7 @@ require (
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/testcontainers/testcontainers-go v0.40.0
 	github.com/testcontainers/testcontainers-go/modules/rabbitmq v0.40.0
-	github.com/warrenmq/warren v0.0.0
+	github.com/warrenmq/warren v0.1.0
 	go.uber.org/goleak v1.3.0
 )
 
@@ -73,5 +73,3 @@ require (
 	google.golang.org/grpc v1.84.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/warrenmq/warren => ../

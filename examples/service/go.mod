@@ -4,8 +4,8 @@ go 1.26.0
 
 require (
 	github.com/rabbitmq/amqp091-go v1.16.0
-	github.com/warrenmq/warren v0.0.0
-	github.com/warrenmq/warren/integration v0.0.0
+	github.com/warrenmq/warren v0.1.0
+	github.com/warrenmq/warren/integration v0.1.0
 )
 
 require (
@@ -62,9 +62,4 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-)
-
-replace (
-	github.com/warrenmq/warren => ../..
-	github.com/warrenmq/warren/integration => ../../integration
 )

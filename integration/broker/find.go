@@ -209,10 +209,7 @@ func fromDocker(ctx context.Context, opts Options, logf func(string, ...any)) (*
 	if err != nil {
 		return nil, err
 	}
-	f := &faults{
-		ctl:       newCtl(dockerRunner{c: n.c}),
-		noRestart: "restarting a container would give it new host ports",
-	}
+	f := &faults{ctl: newCtl(dockerRunner{c: n.c}), restart: n.c.Restart}
 	f.mgmt, err = newMgmtClient(n.mgmtURL, "", "")
 	if err != nil {
 		_ = n.close(context.WithoutCancel(ctx))

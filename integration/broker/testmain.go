@@ -133,3 +133,7 @@ func leakOptions(b *Broker) []goleak.Option {
 	}
 	return opts
 }
+
+// Current returns the broker Main, MainWith or RunWith found for this test
+// binary, or nil when none did (package warrentest starts one per test then).
+func Current() *Broker { return shared.Load() }

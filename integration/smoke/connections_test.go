@@ -31,8 +31,11 @@ func TestListConnections(t *testing.T) {
 	if found == nil {
 		t.Fatalf("ListConnections = %+v: no connection named %s", conns, name)
 	}
-	if found.User != "guest" || found.Vhost != "/" || found.PeerPort != localPort || found.State == "" {
-		t.Errorf("listed %+v, want user guest, vhost /, peer port %d and a state", *found, localPort)
+	// Through Docker's published port the broker's peer is the engine's
+	// port proxy, not this socket: only a direct connection shows our port.
+	portOK := found.PeerPort == localPort || (b.Source == broker.SourceDocker && found.PeerPort > 0)
+	if found.User != "guest" || found.Vhost != "/" || !portOK || found.State == "" {
+		t.Errorf("listed %+v, want user guest, vhost /, peer port %d (any, through Docker's port proxy) and a state", *found, localPort)
 	}
 
 	if err := conn.CloseDeadline(time.Now().Add(closeTimeout)); err != nil {

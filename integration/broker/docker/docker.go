@@ -14,14 +14,19 @@
 package docker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
 	"github.com/testcontainers/testcontainers-go"
 	tcrabbitmq "github.com/testcontainers/testcontainers-go/modules/rabbitmq"
 	"github.com/testcontainers/testcontainers-go/network"
@@ -50,6 +55,11 @@ func (engine) Run(ctx context.Context, image string, opts dockerengine.RunOption
 	if len(opts.Env) > 0 {
 		custom = append(custom, testcontainers.WithEnv(opts.Env))
 	}
+	bind, err := loopbackBindings(tcrabbitmq.DefaultAMQPPort, tcrabbitmq.DefaultHTTPPort)
+	if err != nil {
+		return nil, err
+	}
+	custom = append(custom, testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.PortBindings = bind }))
 	ctr, err := tcrabbitmq.Run(ctx, image, custom...)
 	if err != nil {
 		if ctr != nil {
@@ -87,6 +97,7 @@ func describe(ctx context.Context, ctr *tcrabbitmq.RabbitMQContainer) (*dockeren
 		Exec: func(ctx context.Context, cmd []string, stdout, stderr io.Writer) (int, error) {
 			return exec(ctx, ctr, cmd, stdout, stderr)
 		},
+		Restart:   func(ctx context.Context) error { return restart(ctx, ctr) },
 		Terminate: func(ctx context.Context) error { return terminate(ctx, ctr) },
 	}, nil
 }
@@ -101,6 +112,59 @@ func exec(ctx context.Context, ctr testcontainers.Container, cmd []string, stdou
 		return code, fmt.Errorf("reading exec output: %w", err)
 	}
 	return code, nil
+}
+
+// loopbackBindings publishes each port on a free port of 127.0.0.1 chosen
+// here rather than by the engine: a restarted container keeps its bindings,
+// so the broker's URLs stay valid across Restart. Another process may take
+// a port between this choice and the container's start; Run then fails.
+func loopbackBindings(ports ...string) (nat.PortMap, error) {
+	m := nat.PortMap{}
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("choosing a host port for %s: %w", p, err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		_ = ln.Close()
+		m[nat.Port(p)] = []nat.PortBinding{{HostIP: "127.0.0.1", HostPort: strconv.Itoa(port)}}
+	}
+	return m, nil
+}
+
+// restartStopTimeout is how long the engine lets RabbitMQ shut down on
+// SIGTERM before it kills the container.
+const restartStopTimeout = 30 * time.Second
+
+// awaitInterval spaces the readiness checks after a restart.
+const awaitInterval = 500 * time.Millisecond
+
+// restart stops and starts the container, then waits, bounded by ctx, until
+// rabbitmqctl await_startup succeeds inside it: the wait strategy of Start
+// would find the first boot's "Server startup complete" line in the log.
+func restart(ctx context.Context, ctr testcontainers.Container) (err error) {
+	defer recoverTo(&err)
+	timeout := restartStopTimeout
+	if err := ctr.Stop(ctx, &timeout); err != nil {
+		return fmt.Errorf("stopping container: %w", err)
+	}
+	if err := ctr.Start(ctx); err != nil {
+		return fmt.Errorf("starting container: %w", err)
+	}
+	tick := time.NewTicker(awaitInterval)
+	defer tick.Stop()
+	for {
+		var out bytes.Buffer
+		code, err := exec(ctx, ctr, []string{"rabbitmqctl", "-q", "await_startup", "--timeout", "5"}, &out, &out)
+		if err == nil && code == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("RabbitMQ did not boot after the restart: %w (last: exit %d %v %s)", ctx.Err(), code, err, strings.TrimSpace(out.String()))
+		case <-tick.C:
+		}
+	}
 }
 
 // terminate stops and removes the container.

@@ -34,6 +34,10 @@ type Container struct {
 	// Exec runs cmd inside the container, copying its output to stdout and
 	// stderr, and returns its exit code.
 	Exec func(ctx context.Context, cmd []string, stdout, stderr io.Writer) (code int, err error)
+	// Restart stops the container (RabbitMQ shuts down as on SIGTERM) and
+	// starts it again on the same host ports, returning once RabbitMQ has
+	// booted.
+	Restart func(ctx context.Context) error
 	// Terminate stops and removes the container.
 	Terminate func(ctx context.Context) error
 }
