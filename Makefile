@@ -7,7 +7,18 @@ TESTFLAGS   ?= -race -count=1 -v
 # Pinned: the module proxy can answer @latest with an old version.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test test-unit test-integration test-rabbitmq4 test-cluster test-cluster-rabbitmq4 fuzz lint demo bench broker broker4
+# MODULES are warren's modules, read from go.work (the one list of them): lint
+# runs in each, and scripts/install-proof.sh publishes each. A new module (say
+# contrib/otel) joins with `go work use ./contrib/otel`; if another module
+# requires it, add its replace line to go.work too (see go.work).
+MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | sed 's|^$(CURDIR)|.|')
+
+# GO_LOWEST is the oldest Go release warren supports (VERSIONING.md); CI
+# builds, vets and unit-tests the root module with it. The go command
+# fetches that toolchain from the module proxy once (about 70 MB).
+GO_LOWEST ?= go1.25.14
+
+.PHONY: test test-unit test-go-lowest test-integration test-rabbitmq4 test-docker test-cluster test-cluster-rabbitmq4 fuzz lint demo bench broker broker4 install-proof
 
 ## test: unit tests of the library, then integration tests against a real RabbitMQ.
 test: test-unit test-integration
@@ -15,6 +26,11 @@ test: test-unit test-integration
 ## test-unit: the root module's unit tests with the race detector and goleak.
 test-unit:
 	$(GO) test $(TESTFLAGS) ./...
+
+## test-go-lowest: build, vet and unit-test (no -race) the root module with the oldest supported Go.
+## GOWORK=off: go.work names a newer go line, and the root module needs no workspace.
+test-go-lowest:
+	$(call timed,root module on $(GO_LOWEST),GOWORK=off GOTOOLCHAIN=$(GO_LOWEST) $(GO) version && GOWORK=off GOTOOLCHAIN=$(GO_LOWEST) $(GO) build ./... && GOWORK=off GOTOOLCHAIN=$(GO_LOWEST) $(GO) vet ./... && GOWORK=off GOTOOLCHAIN=$(GO_LOWEST) $(GO) test -count=1 ./...)
 
 # timed NAME CMD... runs CMD and prints how long it took, so a CI log shows the time of each part.
 timed = start=$$(date +%s); $(2); echo "== $(1): $$(( $$(date +%s) - start ))s"
@@ -32,7 +48,8 @@ test-integration: broker broker4
 ## test-rabbitmq4: the packages where the broker's behaviour matters most, and the cluster tests, on RabbitMQ 4.0.5 from a cached
 ## Debian trixie root (WARREN_RABBITMQ=4.0; the first run builds the root, about 2 minutes, as root).
 ## RABBITMQ4_PKGS= (empty) skips it.
-RABBITMQ4_PKGS ?= ./smoke ./supervisor ./publisher ./consumer ./cluster
+## smoke and supervisor run on 4.0.5 in test-docker instead.
+RABBITMQ4_PKGS ?= ./publisher ./consumer ./cluster
 test-rabbitmq4: $(if $(strip $(RABBITMQ4_PKGS)),broker4)
 ifneq ($(strip $(RABBITMQ4_PKGS)),)
 	@echo "== RabbitMQ 4.0.5 (WARREN_RABBITMQ=4.0): $(RABBITMQ4_PKGS); each package logs 'broker: using local RabbitMQ 4.0.5 node'"
@@ -40,6 +57,26 @@ ifneq ($(strip $(RABBITMQ4_PKGS)),)
 else
 	@echo "== RabbitMQ 4.0.5: skipped (RABBITMQ4_PKGS is empty)"
 endif
+
+## test-docker: the Docker path for real: a private dockerd (scripts/dockerd.sh: its own socket and data
+## root, never the default socket), the RabbitMQ 4.0.5 management image built from the trixie root
+## (scripts/docker-image.sh; no registry needed), then DOCKER_PKGS through testcontainers-go. Each package
+## logs 'broker: using Docker container ... (IMAGE)'. The engine and its containers go at the end, pass or fail.
+## WARREN_DOCKER_IMAGE picks another image (users' default: rabbitmq:3.13-management).
+DOCKER_PKGS ?= ./smoke ./supervisor
+DOCKER_IMAGE ?= warren/rabbitmq:4.0.5-management
+test-docker: broker4
+	@dir=$$(mktemp -d /tmp/warren-dockerd.XXXXXX); \
+	trap 'bash scripts/dockerd.sh stop '"$$dir"'' EXIT; \
+	$(call timed,dockerd start,export $$(bash scripts/dockerd.sh start $$dir)); \
+	echo "== Docker engine at $$DOCKER_HOST"; \
+	$(call timed,Docker image,bash scripts/docker-image.sh $(DOCKER_IMAGE)); \
+	$(call timed,Docker path packages,cd integration && env -u AMQP_URL -u WARREN_RABBITMQ TESTCONTAINERS_RYUK_DISABLED=true \
+		TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 WARREN_DOCKER_IMAGE=$(DOCKER_IMAGE) $(GO) test $(TESTFLAGS) -timeout 15m $(DOCKER_PKGS))
+
+## install-proof: go install of the CLI at a version from a clean module cache and a local file proxy.
+install-proof:
+	$(call timed,install proof,bash scripts/install-proof.sh)
 
 ## test-cluster: failover tests against a local 3-node RabbitMQ cluster with quorum queues (about 1 minute, boot included).
 test-cluster: broker
@@ -64,16 +101,9 @@ broker:
 broker4:
 	bash scripts/ensure-rabbitmq4.sh
 
-## lint: go vet and staticcheck over every module.
+## lint: go vet and staticcheck over every module in go.work.
 lint:
-	$(GO) vet ./...
-	cd integration && $(GO) vet ./...
-	cd cmd/warren && $(GO) vet ./...
-	cd examples/service && $(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
-	cd integration && $(GO) run $(STATICCHECK) ./...
-	cd cmd/warren && $(GO) run $(STATICCHECK) ./...
-	cd examples/service && $(GO) run $(STATICCHECK) ./...
+	@for m in $(MODULES); do echo "== lint $$m"; (cd $$m && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...) || exit 1; done
 
 ## demo: the live chaos demo against a real broker.
 demo: broker
