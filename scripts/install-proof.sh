@@ -69,7 +69,7 @@ say "local proxy: $(cd "$tmp/publish/cache/download" && find . -name '*.zip' | s
 if $tidy; then
 	for d in "${dirs[@]}"; do
 		(cd "$checkout/${d:-.}" && env GOWORK=off GOFLAGS=-mod=mod GONOSUMDB="$module" GOSUMDB=off \
-			GOPROXY="file://$tmp/publish/cache/download,file://$hostcache" go mod tidy)
+			GOPROXY="file://$tmp/publish/cache/download,file://$hostcache,$(go env GOPROXY)" go mod tidy)
 		sed -i "\|^$module[ /]|d" "$checkout/${d:-.}/go.sum"
 		say "tidied ${d:-.}"
 	done
