@@ -20,8 +20,9 @@ GO_LOWEST ?= go1.25.14
 
 .PHONY: test test-unit test-go-lowest test-integration test-rabbitmq4 test-docker test-cluster test-cluster-rabbitmq4 fuzz lint demo bench broker broker4 install-proof
 
-## test: unit tests of the library, then integration tests against a real RabbitMQ.
-test: test-unit test-integration
+## test: unit tests of the library (also on GO_LOWEST), integration tests against a real RabbitMQ,
+## the Docker path (testcontainers on a private dockerd: test-docker), and the go install proof.
+test: test-unit test-go-lowest test-integration test-docker install-proof
 
 ## test-unit: the root module's unit tests with the race detector and goleak.
 test-unit:
