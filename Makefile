@@ -18,7 +18,7 @@ MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | sed 's|^$(CURDIR)|.|')
 # fetches that toolchain from the module proxy once (about 70 MB).
 GO_LOWEST ?= go1.25.14
 
-.PHONY: test test-unit test-go-lowest test-integration test-rabbitmq4 test-docker test-cluster test-cluster-rabbitmq4 fuzz lint demo bench broker broker4 install-proof
+.PHONY: test test-unit test-go-lowest test-integration test-rabbitmq4 test-docker test-cluster test-cluster-rabbitmq4 fuzz lint demo bench broker broker4 install-proof tidy
 
 ## test: unit tests of the library (also on GO_LOWEST), integration tests against a real RabbitMQ,
 ## the Docker path (testcontainers on a private dockerd: test-docker), and the go install proof.
@@ -74,6 +74,11 @@ test-docker: broker4
 	$(call timed,Docker image,bash scripts/docker-image.sh $(DOCKER_IMAGE)); \
 	$(call timed,Docker path packages,cd integration && env -u AMQP_URL -u WARREN_RABBITMQ TESTCONTAINERS_RYUK_DISABLED=true \
 		TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 WARREN_DOCKER_IMAGE=$(DOCKER_IMAGE) $(GO) test $(TESTFLAGS) -timeout 15m $(DOCKER_PKGS))
+
+## tidy: go mod tidy in every module of go.work (go mod tidy ignores go.work, and the sibling versions the
+## go.mod files require exist only once tagged: it runs against a local proxy of this commit; VERSIONING.md).
+tidy:
+	bash scripts/install-proof.sh tidy
 
 ## install-proof: go install of the CLI at a version from a clean module cache and a local file proxy.
 install-proof:
