@@ -64,16 +64,19 @@ endif
 ## (scripts/docker-image.sh; no registry needed), then DOCKER_PKGS through testcontainers-go. Each package
 ## logs 'broker: using Docker container ... (IMAGE)'. The engine and its containers go at the end, pass or fail.
 ## WARREN_DOCKER_IMAGE picks another image (users' default: rabbitmq:3.13-management).
+## DOCKER_SKIP leaves out the 100-kill soak (about 290 s here through docker exec; it runs on 3.10.8 in the
+## whole suite): the Docker run proves the container path and 4.0.5, not the soak again.
 DOCKER_PKGS ?= ./smoke ./supervisor
+DOCKER_SKIP ?= ^TestSoakForcedCloses$$
 DOCKER_IMAGE ?= warren/rabbitmq:4.0.5-management
 test-docker: broker4
 	@dir=$$(mktemp -d /tmp/warren-dockerd.XXXXXX); \
-	trap 'bash scripts/dockerd.sh stop '"$$dir"'' EXIT; \
-	$(call timed,dockerd start,export $$(bash scripts/dockerd.sh start $$dir)); \
+	trap 'bash $(CURDIR)/scripts/dockerd.sh stop '"$$dir"'' EXIT; \
+	$(call timed,dockerd start,export $$(bash $(CURDIR)/scripts/dockerd.sh start $$dir)); \
 	echo "== Docker engine at $$DOCKER_HOST"; \
 	$(call timed,Docker image,bash scripts/docker-image.sh $(DOCKER_IMAGE)); \
 	$(call timed,Docker path packages,cd integration && env -u AMQP_URL -u WARREN_RABBITMQ TESTCONTAINERS_RYUK_DISABLED=true \
-		TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 WARREN_DOCKER_IMAGE=$(DOCKER_IMAGE) $(GO) test $(TESTFLAGS) -timeout 15m $(DOCKER_PKGS))
+		TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 WARREN_DOCKER_IMAGE=$(DOCKER_IMAGE) $(GO) test $(TESTFLAGS) -timeout 15m $(if $(DOCKER_SKIP),-skip '$(DOCKER_SKIP)') $(DOCKER_PKGS))
 
 ## tidy: go mod tidy in every module of go.work (go mod tidy ignores go.work, and the sibling versions the
 ## go.mod files require exist only once tagged: it runs against a local proxy of this commit; VERSIONING.md).
