@@ -13,20 +13,33 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # requires it, add its replace line to go.work too (see go.work).
 MODULES := $(shell $(GO) list -m -f '{{.Dir}}' | sed 's|^$(CURDIR)|.|')
 
+# The modules test-integration runs one by one (with their own timeouts); every other module of go.work
+# but the root (contrib/prometheus, contrib/otel, ...) runs in test-modules.
+INTEGRATION_MODULES := ./integration ./cmd/warren ./examples/service
+OTHER_MODULES := $(filter-out . $(INTEGRATION_MODULES),$(MODULES))
+
 # GO_LOWEST is the oldest Go release warren supports (VERSIONING.md); CI
 # builds, vets and unit-tests the root module with it. The go command
 # fetches that toolchain from the module proxy once (about 70 MB).
 GO_LOWEST ?= go1.25.14
 
-.PHONY: test test-unit test-go-lowest test-integration test-rabbitmq4 test-docker test-cluster test-cluster-rabbitmq4 fuzz lint demo bench broker broker4 install-proof tidy
+.PHONY: test test-modules test-unit test-go-lowest test-integration test-rabbitmq4 test-docker test-cluster test-cluster-rabbitmq4 fuzz lint demo bench broker broker4 install-proof tidy
 
 ## test: unit tests of the library (also on GO_LOWEST), integration tests against a real RabbitMQ,
 ## the Docker path (testcontainers on a private dockerd: test-docker), and the go install proof.
-test: test-unit test-go-lowest test-integration test-docker install-proof
+test: test-unit test-go-lowest test-integration test-modules test-docker install-proof
 
 ## test-unit: the root module's unit tests with the race detector and goleak.
 test-unit:
 	$(GO) test $(TESTFLAGS) ./...
+
+## test-modules: the tests of every other module in go.work (e.g. contrib/*), with -race; a module whose
+## tests need a broker gets one the way the integration suite does (broker.Main or warrentest.Main).
+test-modules:
+	@for m in $(OTHER_MODULES); do \
+		$(call timed,$$m,(cd $$m && $(GO) test $(TESTFLAGS) -timeout 10m ./...)) || exit 1; \
+	done
+	@[ -n "$(strip $(OTHER_MODULES))" ] || echo "== no other modules in go.work"
 
 ## test-go-lowest: build, vet and unit-test (no -race) the root module with the oldest supported Go.
 ## GOWORK=off: go.work names a newer go line, and the root module needs no workspace.
