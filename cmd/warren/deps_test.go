@@ -8,8 +8,9 @@ import (
 
 // TestLinksNoDocker: the CLI must build without testcontainers-go or the
 // Docker client (they live in integration/broker/docker, which only tests
-// import), so `go install .../cmd/warren` pulls neither. The test binary
-// links everything the CLI does, plus its tests' imports.
+// import), so `go install .../cmd/warren` pulls neither. A test binary's
+// build info lists the modules of the package under test, not those only
+// its tests import: what the installed CLI links.
 func TestLinksNoDocker(t *testing.T) {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
