@@ -58,6 +58,10 @@ stop() {
 		done
 		kill -9 "$pid" 2>/dev/null || true
 	fi
+	# The engine leaves its bridge behind; remove it unless another engine runs.
+	if ! pgrep -x dockerd >/dev/null 2>&1 && ip link show docker0 >/dev/null 2>&1; then
+		ip link delete docker0 || true
+	fi
 	# Mounts the engine left (overlay2 layers, netns) go before the files.
 	awk -v d="$dir" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" || true; done
 	rm -rf --one-file-system "$dir"
