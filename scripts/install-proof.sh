@@ -91,7 +91,7 @@ env GOMODCACHE="$tmp/modcache" GOPATH="$tmp/gopath" GOBIN="$tmp/bin" GOWORK=off 
 	exit 1
 }
 say "go install $module/cmd/warren@$version: ok in $(($(date +%s) - start))s"
-"$tmp/bin/warren" help >/dev/null 2>&1 || "$tmp/bin/warren" -h >/dev/null 2>&1 || true
+say "the installed binary runs: $("$tmp/bin/warren" help 2>&1 | sed -n 2p | sed "s/^ *//")"
 deps=$(go version -m "$tmp/bin/warren")
 printf '%s\n' "$deps" | grep -E "^\s+(path|mod|dep)\s+$module" | sed 's/^/    /'
 if printf '%s\n' "$deps" | grep -qiE 'testcontainers|docker/docker'; then
