@@ -178,8 +178,9 @@ func (c *Cluster) StartNode(ctx context.Context, i int) error {
 // KillNode kills node i's process with SIGKILL, as a crash or a power loss
 // would: no close frames reach its clients, the other nodes see its
 // distribution link drop. StartNode boots it again. On a Docker cluster it
-// returns an error wrapping ErrUnsupported: a killed container comes back
-// on new host ports.
+// returns an error wrapping ErrUnsupported: there StopNode and StartNode
+// stop and start the RabbitMQ application inside the container, which a
+// killed container's node would not come back from.
 func (c *Cluster) KillNode(ctx context.Context, i int) error {
 	if err := c.check("KillNode", i); err != nil {
 		return err

@@ -118,7 +118,7 @@ func (dc *dockerCluster) running(ctx context.Context, i int) (int, error) {
 func (dc *dockerCluster) cluster(ctx context.Context) (*Cluster, error) {
 	c := &Cluster{Source: SourceDocker, ops: dc}
 	for i, ctr := range dc.nodes {
-		f := &faults{ctl: dc.ctls[i], noRestart: "restarting a container would give it new host ports"}
+		f := &faults{ctl: dc.ctls[i], noRestart: "a cluster's container is not restarted alone (StopNode and StartNode stop and start its application)"}
 		c.Nodes = append(c.Nodes, clusterNodeBroker(ctr.AMQPURL, SourceDocker, "rabbit@"+dockerHostName(i), f))
 	}
 	return c, nil
@@ -133,7 +133,7 @@ func (dc *dockerCluster) startNode(ctx context.Context, i int) error {
 }
 
 func (dc *dockerCluster) killNode(context.Context, int) error {
-	return fmt.Errorf("%w: KillNode: a killed container comes back on new host ports, which would change the node's URL", ErrUnsupported)
+	return fmt.Errorf("%w: KillNode: not on a Docker cluster, whose StartNode starts the RabbitMQ application in a running container (use a local cluster)", ErrUnsupported)
 }
 
 // close removes every container, then the network.
