@@ -276,7 +276,6 @@ func (p *Publisher) notifySettled() {
 			// takeUnsettled cancels p.ctx and retires the rest under p.mu:
 			// taking p.mu once orders this drain after all of them.
 			p.mu.Lock()
-			//lint:ignore SA2001 an empty critical section is the point: it waits for takeUnsettled
 			p.mu.Unlock()
 			p.drainSettled()
 			return

@@ -228,7 +228,6 @@ func boolValue(b bool) float64 {
 // eventClock turns events into outage and dial durations.
 type eventClock struct {
 	mu      sync.Mutex
-	lostAt  time.Time // when Ready was lost; zero while Ready or closing
-	dueAt   time.Time // when the current connection attempt started; zero if none
-	wasDown bool      // a Ready connection was lost and none is Ready yet
+	lostAt time.Time // when Ready was lost; zero while Ready or closing
+	dueAt  time.Time // when the current connection attempt started; zero if none
 }
