@@ -227,7 +227,7 @@ func boolValue(b bool) float64 {
 
 // eventClock turns events into outage and dial durations.
 type eventClock struct {
-	mu      sync.Mutex
+	mu     sync.Mutex
 	lostAt time.Time // when Ready was lost; zero while Ready or closing
 	dueAt  time.Time // when the current connection attempt started; zero if none
 }
