@@ -43,7 +43,7 @@ func testInstrumentation(t *testing.T) (*Instrumentation, *tracetest.InMemoryExp
 func attr(attrs []attribute.KeyValue, k string) string {
 	for _, a := range attrs {
 		if string(a.Key) == k {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""
