@@ -33,7 +33,7 @@
 // (per publisher, by warren.publish.outcome), messaging.client.consumed.messages and
 // messaging.process.duration (per consumer and queue, by
 // warren.delivery.outcome), warren.outage.duration and
-// warren.dial.duration (from OnEvent), and every Stats counter as an
+// warren.dial.duration (from EventHandler), and every Stats counter as an
 // observable counter warren.<name> (ObserveStats).
 //
 // Attributes set on spans:

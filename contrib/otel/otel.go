@@ -2,8 +2,6 @@ package warrenotel
 
 import (
 	"fmt"
-	"sync"
-	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -42,16 +40,13 @@ type Instrumentation struct {
 	prop   propagation.TextMapPropagator
 	attrs  []attribute.KeyValue
 
-	sent      metric.Int64Counter
-	sendTime  metric.Float64Histogram
-	consumed  metric.Int64Counter
-	process   metric.Float64Histogram
-	outage    metric.Float64Histogram
-	dial      metric.Float64Histogram
-	measured  metric.MeasurementOption // attrs, for every measurement
-	eventsMu  sync.Mutex
-	lostAt    time.Time
-	attemptAt time.Time
+	sent     metric.Int64Counter
+	sendTime metric.Float64Histogram
+	consumed metric.Int64Counter
+	process  metric.Float64Histogram
+	outage   metric.Float64Histogram
+	dial     metric.Float64Histogram
+	measured metric.MeasurementOption // attrs, for every measurement
 }
 
 // New returns an Instrumentation, or an error if an instrument cannot be

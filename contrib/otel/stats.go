@@ -2,6 +2,7 @@ package warrenotel
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -92,39 +93,55 @@ func (i *Instrumentation) ObserveStats(sup *conn.Supervisor) (metric.Registratio
 	}, observables...)
 }
 
-// OnEvent feeds warren.outage.duration and warren.dial.duration, measured
-// as the Prometheus module measures them: set it as conn.Options.OnEvent or
-// call it from your own handler with every event.
-func (i *Instrumentation) OnEvent(e conn.Event) {
-	i.eventsMu.Lock()
-	defer i.eventsMu.Unlock()
+// EventHandler returns an event handler that feeds warren.outage.duration
+// and warren.dial.duration for one Supervisor, measured as the Prometheus
+// module measures them: set it as that Supervisor's conn.Options.OnEvent, or
+// call it from your own handler with every event. Its first connection
+// attempt is timed from the call (a Supervisor starts dialing in New and
+// emits no event for it), so call it just before conn.New. Each Supervisor
+// needs a handler of its own.
+func (i *Instrumentation) EventHandler() func(conn.Event) {
+	c := &eventClock{inst: i, dueAt: time.Now()}
+	return c.onEvent
+}
+
+// eventClock turns one Supervisor's events into outage and dial durations.
+type eventClock struct {
+	inst   *Instrumentation
+	mu     sync.Mutex
+	lostAt time.Time // when Ready was lost; zero while Ready or closing
+	dueAt  time.Time // when the current connection attempt started; zero if none
+}
+
+func (c *eventClock) onEvent(e conn.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := c.inst
 	ctx := context.Background()
 	switch e.Kind {
 	case conn.EventStateChanged:
 		switch e.State {
 		case conn.Connecting, conn.Reconnecting:
-			if e.State == conn.Reconnecting && i.lostAt.IsZero() {
-				i.lostAt = e.Time
+			if e.State == conn.Reconnecting && c.lostAt.IsZero() {
+				c.lostAt = e.Time
 			}
-			if i.attemptAt.IsZero() {
-				i.attemptAt = e.Time
-			}
+			c.dueAt = e.Time
 		case conn.Ready:
-			if !i.attemptAt.IsZero() {
-				i.dial.Record(ctx, seconds(e.Time.Sub(i.attemptAt)), metric.WithAttributes(dialResultKey.String("ok")), i.measured)
+			if !c.dueAt.IsZero() {
+				i.dial.Record(ctx, seconds(e.Time.Sub(c.dueAt)), metric.WithAttributes(dialResultKey.String("ok")), i.measured)
 			}
-			if !i.lostAt.IsZero() {
-				i.outage.Record(ctx, seconds(e.Time.Sub(i.lostAt)), i.measured)
+			if !c.lostAt.IsZero() {
+				i.outage.Record(ctx, seconds(e.Time.Sub(c.lostAt)), i.measured)
 			}
-			i.lostAt, i.attemptAt = time.Time{}, time.Time{}
+			c.lostAt, c.dueAt = time.Time{}, time.Time{}
 		case conn.Closing, conn.Closed:
-			i.lostAt, i.attemptAt = time.Time{}, time.Time{}
+			c.lostAt, c.dueAt = time.Time{}, time.Time{}
 		}
 	case conn.EventDialFailed:
-		if !i.attemptAt.IsZero() {
-			i.dial.Record(ctx, seconds(e.Time.Sub(i.attemptAt)), metric.WithAttributes(dialResultKey.String("failed")), i.measured)
+		if !c.dueAt.IsZero() {
+			i.dial.Record(ctx, seconds(e.Time.Sub(c.dueAt)), metric.WithAttributes(dialResultKey.String("failed")), i.measured)
 		}
-		i.attemptAt = e.Time.Add(e.Delay)
+		c.dueAt = e.Time.Add(e.Delay)
 	}
 }
 

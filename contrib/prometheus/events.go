@@ -10,7 +10,9 @@ import (
 // conn.Options.OnEvent, or call it from your own handler with every event.
 // The durations come from the events' times: an outage runs from the state
 // change that left Ready to the state change back to Ready; a connection
-// attempt from the state change to Connecting or Reconnecting (which
+// attempt from New (a Supervisor starts dialing in New and emits no event
+// for it, so create the Metrics just before the Supervisor), from the state
+// change to Reconnecting (which
 // includes the backoff before the first attempt after a loss, Policy.Initial
 // at most plus jitter) or from a failed attempt's end plus its backoff
 // Delay, to Ready (result "ok") or the next EventDialFailed (result
@@ -26,9 +28,7 @@ func (m *Metrics) OnEvent(e conn.Event) {
 			if e.State == conn.Reconnecting && c.lostAt.IsZero() {
 				c.lostAt = e.Time
 			}
-			if c.dueAt.IsZero() {
-				c.dueAt = e.Time
-			}
+			c.dueAt = e.Time
 		case conn.Ready:
 			if !c.dueAt.IsZero() {
 				m.dial.WithLabelValues("ok").Observe(seconds(e.Time.Sub(c.dueAt)))

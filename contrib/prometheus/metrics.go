@@ -77,6 +77,7 @@ type statDesc struct {
 func New(opts Options) *Metrics {
 	opts = opts.withDefaults()
 	m := &Metrics{opts: opts}
+	m.ev.dueAt = time.Now() // the first connection attempt; see OnEvent
 	labels := prometheus.Labels{"connection": opts.Connection}
 	desc := func(name, help string, varLabels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(opts.Namespace, "", name), help, varLabels, labels)
