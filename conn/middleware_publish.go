@@ -18,7 +18,8 @@ import (
 // validated, so headers it adds are checked and sized like the caller's.
 //
 // It may change pub.Msg (Headers is a copy of the caller's table, which
-// stays untouched, so it may be modified in place) and return a context
+// stays untouched, so it may be modified in place), pub.Exchange and
+// pub.RoutingKey, and return a context
 // derived from ctx, which the rest of the publish uses (it still bounds the
 // message's life, republications included); a nil context means ctx. It
 // returns the function that sees the message settle, or nil.
@@ -171,8 +172,15 @@ func (p *Publisher) intercepted(ctx context.Context, exchange, key string, msg a
 		}
 		msg.Headers = h
 	}
-	pub := OutgoingPublish{Publisher: p.opts.Name, Exchange: exchange, RoutingKey: key, Msg: &msg}
-	ctx, after, err := p.runInterceptors(ctx, &pub)
+	// One allocation for both: the interceptors may keep pointers to them.
+	box := &struct {
+		pub OutgoingPublish
+		msg amqp.Publishing
+	}{msg: msg}
+	pub := &box.pub
+	*pub = OutgoingPublish{Publisher: p.opts.Name, Exchange: exchange, RoutingKey: key, Msg: &box.msg}
+	ctx, after, err := p.runInterceptors(ctx, pub)
+	msg = box.msg
 	exchange, key = pub.Exchange, pub.RoutingKey
 	var c *Confirmation
 	if err == nil {
@@ -193,6 +201,13 @@ func (p *Publisher) intercepted(ctx context.Context, exchange, key string, msg a
 // interceptor fails the publish with an error wrapping ErrHookPanicked; the
 // interceptors before it still see the outcome.
 func (p *Publisher) runInterceptors(ctx context.Context, pub *OutgoingPublish) (_ context.Context, after PublishSettled, err error) {
+	if len(p.mw.chain) == 1 { // the common case, without the slice
+		next, a, err := p.runInterceptor(p.mw.chain[0], 0, ctx, pub)
+		if next == nil {
+			next = ctx
+		}
+		return next, a, err
+	}
 	var afters []PublishSettled
 	for i, ic := range p.mw.chain {
 		next, a, perr := p.runInterceptor(ic, i, ctx, pub)
