@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 
@@ -18,8 +19,10 @@ import (
 // derived one to next, which the handler gets), and the HandleResult next
 // returns: what the handler returned and how the delivery was settled.
 //
-// next must be called at most once; a second call does not run the handler
-// and returns an error wrapping ErrDeliverySettled. A middleware that does
+// next must be called at most once, and before the middleware returns (not
+// on a goroutine of its own): a second call, or a call after the
+// middleware returned, does not run the handler and returns an error
+// wrapping ErrDeliverySettled. A middleware that does
 // not call next decides the delivery's outcome by the Err of the
 // HandleResult it returns, as a handler would by its error (nil
 // acknowledges it, Reject(err) rejects it, and so on), unless the delivery
@@ -103,8 +106,17 @@ type mwDelivery struct {
 	sub    *subscription
 	rec    settleRecorder
 	once   settleOnce
-	called bool // next was called (on the handler's goroutine only)
+	// next is nextIdle until the chain calls next (nextCalled) or returns
+	// without having called it (nextClosed): a next called twice, or
+	// after the chain returned, does not run the handler.
+	next atomic.Int32
 }
+
+const (
+	nextIdle int32 = iota
+	nextCalled
+	nextClosed
+)
 
 // composeMiddleware returns the chain of mws around handleInner, the first
 // outermost, or nil without middleware.
@@ -134,6 +146,7 @@ func (c *Consumer) handleMiddleware(sub *subscription, lane *heartbeat.Lane, d a
 	info := DeliveryInfo{Consumer: c.opts.Name, Queue: sub.queue, st: st}
 	done := lane.Watch(sub.stallName, c.s.opts.StallThreshold)
 	res := c.runChain(sub.ctx, info, d)
+	st.next.CompareAndSwap(nextIdle, nextClosed)
 	done()
 	if c.opts.AutoAck || !st.once.claim() {
 		return
@@ -155,11 +168,10 @@ func (c *Consumer) runChain(ctx context.Context, info DeliveryInfo, d amqp.Deliv
 // settlement.
 func handleInner(ctx context.Context, info DeliveryInfo, d amqp.Delivery) HandleResult {
 	st := info.st
-	if st == nil || st.called {
-		return HandleResult{Err: errors.New("warren: HandlerMiddleware called next twice, or with a DeliveryInfo of its own: " +
-			ErrDeliverySettled.Error())}
+	if st == nil || !st.next.CompareAndSwap(nextIdle, nextCalled) {
+		return HandleResult{Err: fmt.Errorf("%w: a HandlerMiddleware called next twice, after it returned, "+
+			"or with a DeliveryInfo of its own", ErrDeliverySettled)}
 	}
-	st.called = true
 	c, sub := st.c, st.sub
 	d.Acknowledger = &st.once
 	panicked, err := c.callBare(ctx, sub.queue, d)

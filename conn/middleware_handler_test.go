@@ -200,3 +200,44 @@ func TestNilMiddlewareIsInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestMiddlewareCallingNextLateDoesNotRunTheHandler: next called on another
+// goroutine after the middleware returned is refused; the delivery was
+// settled by the middleware's result and the handler never runs outside its
+// slot.
+func TestMiddlewareCallingNextLateDoesNotRunTheHandler(t *testing.T) {
+	s := newUnreadySupervisor(t, nil)
+	late := make(chan error, 1)
+	proceed := make(chan struct{}) // closed once the delivery was settled
+	mw := func(next HandleFunc) HandleFunc {
+		return func(ctx context.Context, info DeliveryInfo, d amqp.Delivery) HandleResult {
+			go func() {
+				<-proceed // after the middleware returned
+				late <- next(ctx, info, d).Err
+			}()
+			return HandleResult{}
+		}
+	}
+	var ran atomic.Bool
+	c, err := s.Consume(context.Background(), NamedQueue("q"),
+		func(context.Context, amqp.Delivery) error { ran.Store(true); return nil },
+		ConsumerOptions{Middleware: []HandlerMiddleware{mw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acker := newFakeAcker()
+	startFakeSubscription(c, "q") <- amqp.Delivery{Acknowledger: acker, DeliveryTag: 5}
+	if got, ok := acker.next(defaultTestTimeout); !ok || got != (settlement{tag: 5, ack: true}) {
+		t.Fatalf("sent %+v (%v), want the middleware's ack", got, ok)
+	}
+	close(proceed)
+	if err := <-late; !errors.Is(err, ErrDeliverySettled) {
+		t.Errorf("late next = %v, want ErrDeliverySettled", err)
+	}
+	if err := closeConsumer(t, c, defaultTestTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if ran.Load() {
+		t.Error("the handler ran after its middleware returned")
+	}
+}
