@@ -6,8 +6,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -25,7 +25,7 @@ func (i *Instrumentation) HandlerMiddleware() conn.HandlerMiddleware {
 	return func(next conn.HandleFunc) conn.HandleFunc {
 		return func(ctx context.Context, info conn.DeliveryInfo, d amqp.Delivery) conn.HandleResult {
 			ctx = i.prop.Extract(ctx, headerCarrier(d.Headers))
-			attrs := messageAttrs(d.Exchange, d.RoutingKey, d.MessageId, d.CorrelationId, len(d.Body))
+			attrs := messageAttrs(d.Exchange, d.RoutingKey, d.MessageId, d.CorrelationId, len(d.Body), 5+len(i.attrs))
 			attrs = append(attrs, semconv.MessagingOperationTypeProcess, semconv.MessagingOperationName("process"),
 				semconv.MessagingDestinationSubscriptionName(info.Queue),
 				semconv.MessagingRabbitMQMessageDeliveryTag(int(d.DeliveryTag)),
@@ -43,11 +43,13 @@ func (i *Instrumentation) HandlerMiddleware() conn.HandlerMiddleware {
 				span.SetStatus(codes.Error, outcome)
 			}
 			span.End()
-			set := metric.WithAttributes(consumerKey.String(info.Consumer),
-				semconv.MessagingDestinationSubscriptionName(info.Queue), deliveryOutcomeKey.String(outcome),
-				semconv.MessagingSystemRabbitMQ, semconv.MessagingOperationName("process"))
-			i.consumed.Add(context.Background(), 1, set, i.measured)
-			i.process.Record(context.Background(), elapsed.Seconds(), set, i.measured)
+			set := i.conSets.get(attrKey{info.Consumer, info.Queue, outcome}, func() []attribute.KeyValue {
+				return append([]attribute.KeyValue{consumerKey.String(info.Consumer),
+					semconv.MessagingDestinationSubscriptionName(info.Queue), deliveryOutcomeKey.String(outcome),
+					semconv.MessagingSystemRabbitMQ, semconv.MessagingOperationName("process")}, i.attrs...)
+			})
+			i.consumed.Add(context.Background(), 1, set)
+			i.process.Record(context.Background(), elapsed.Seconds(), set)
 			return r
 		}
 	}

@@ -47,6 +47,8 @@ type Instrumentation struct {
 	outage   metric.Float64Histogram
 	dial     metric.Float64Histogram
 	measured metric.MeasurementOption // attrs, for every measurement
+	pubSets  attrCache                // measurement attributes per publisher and outcome
+	conSets  attrCache                // measurement attributes per consumer, queue and outcome
 }
 
 // New returns an Instrumentation, or an error if an instrument cannot be

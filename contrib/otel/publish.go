@@ -7,7 +7,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -34,13 +33,15 @@ func destination(exchange string) string {
 }
 
 // messageAttrs are the attributes of a message common to both span kinds.
-func messageAttrs(exchange, key, id, correlation string, size int) []attribute.KeyValue {
-	attrs := []attribute.KeyValue{
+// extra is the number of attributes the caller appends.
+func messageAttrs(exchange, key, id, correlation string, size, extra int) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 6+extra) // room for the callers' appends
+	attrs = append(attrs,
 		semconv.MessagingSystemRabbitMQ,
 		semconv.MessagingDestinationName(destination(exchange)),
 		semconv.MessagingRabbitMQDestinationRoutingKey(key),
 		semconv.MessagingMessageBodySize(size),
-	}
+	)
 	if id != "" {
 		attrs = append(attrs, semconv.MessagingMessageID(id))
 	}
@@ -58,7 +59,7 @@ func messageAttrs(exchange, key, id, correlation string, size int) []attribute.K
 func (i *Instrumentation) PublishInterceptor() conn.PublishInterceptor {
 	return func(ctx context.Context, pub *conn.OutgoingPublish) (context.Context, conn.PublishSettled) {
 		msg := pub.Msg
-		attrs := messageAttrs(pub.Exchange, pub.RoutingKey, msg.MessageId, msg.CorrelationId, len(msg.Body))
+		attrs := messageAttrs(pub.Exchange, pub.RoutingKey, msg.MessageId, msg.CorrelationId, len(msg.Body), 3+len(i.attrs))
 		attrs = append(attrs, semconv.MessagingOperationTypeSend, semconv.MessagingOperationName("publish"),
 			publisherKey.String(pub.Publisher))
 		attrs = append(attrs, i.attrs...)
@@ -80,10 +81,12 @@ func (i *Instrumentation) PublishInterceptor() conn.PublishInterceptor {
 				span.SetStatus(codes.Error, outcome)
 			}
 			span.End(trace.WithTimestamp(r.Settled))
-			set := metric.WithAttributes(publisherKey.String(name), publishOutcomeKey.String(outcome),
-				semconv.MessagingSystemRabbitMQ, semconv.MessagingOperationName("publish"))
-			i.sent.Add(context.Background(), 1, set, i.measured)
-			i.sendTime.Record(context.Background(), r.Settled.Sub(began).Seconds(), set, i.measured)
+			set := i.pubSets.get(attrKey{name, outcome, ""}, func() []attribute.KeyValue {
+				return append([]attribute.KeyValue{publisherKey.String(name), publishOutcomeKey.String(outcome),
+					semconv.MessagingSystemRabbitMQ, semconv.MessagingOperationName("publish")}, i.attrs...)
+			})
+			i.sent.Add(context.Background(), 1, set)
+			i.sendTime.Record(context.Background(), r.Settled.Sub(began).Seconds(), set)
 		}
 	}
 }
