@@ -134,3 +134,51 @@ func TestCarrierReadsByteStrings(t *testing.T) {
 		t.Errorf("carrier read %q %q %q %v", h.Get("a"), h.Get("b"), h.Get("c"), h.Keys())
 	}
 }
+
+// TestEventHandlerTimesOutagesAndDials feeds a scripted event sequence: a
+// failed dial, a first connection, a loss and a reconnection.
+func TestEventHandlerTimesOutagesAndDials(t *testing.T) {
+	inst, _, reader := testInstrumentation(t)
+	onEvent := inst.EventHandler()
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	for _, e := range []conn.Event{
+		{Kind: conn.EventStateChanged, State: conn.Connecting, Time: at(0)},
+		{Kind: conn.EventDialFailed, Time: at(100), Delay: 200 * time.Millisecond},
+		{Kind: conn.EventStateChanged, State: conn.Ready, Time: at(350)},
+		{Kind: conn.EventStateChanged, State: conn.Reconnecting, Time: at(1000)},
+		{Kind: conn.EventStateChanged, State: conn.Ready, Time: at(1500)},
+		{Kind: conn.EventStateChanged, State: conn.Closing, Time: at(2000)},
+	} {
+		onEvent(e)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]metricdata.HistogramDataPoint[float64]{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			h, ok := m.Data.(metricdata.Histogram[float64])
+			if !ok {
+				continue
+			}
+			for _, dp := range h.DataPoints {
+				result, _ := dp.Attributes.Value("warren.dial.result")
+				got[m.Name+"/"+result.AsString()] = dp
+			}
+		}
+	}
+	for name, want := range map[string]struct {
+		count uint64
+		sum   float64
+	}{
+		"warren.outage.duration/": {1, 0.5},
+		"warren.dial.duration/ok": {2, 0.55}, "warren.dial.duration/failed": {1, 0.1},
+	} {
+		dp := got[name]
+		if dp.Count != want.count || dp.Sum < want.sum-0.001 || dp.Sum > want.sum+0.001 {
+			t.Errorf("%s: %d observations, sum %.3f; want %d, %.3f", name, dp.Count, dp.Sum, want.count, want.sum)
+		}
+	}
+}
