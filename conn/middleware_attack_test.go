@@ -92,3 +92,21 @@ func TestAttackSettleFunctionThatNeverReturns(t *testing.T) {
 		t.Log("second Close returned nil")
 	}
 }
+
+// TestAttackInterceptorWithoutSettleFunction: interceptors that return no
+// settle function hold no room: more messages than MaxInFlight pass.
+func TestAttackInterceptorWithoutSettleFunction(t *testing.T) {
+	b := startPubFakeBroker(t)
+	headersOnly := func(ctx context.Context, pub *OutgoingPublish) (context.Context, PublishSettled) {
+		pub.Msg.Headers = setHeader(pub.Msg.Headers, "x-tenant", "t1")
+		return nil, nil
+	}
+	_, p := startPubTest(t, b, PublisherOptions{MaxInFlight: 2, Interceptors: []PublishInterceptor{headersOnly}})
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+	defer cancel()
+	for i := 0; i < 5; i++ {
+		if err := p.Publish(ctx, "", "q", amqp.Publishing{}); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+}

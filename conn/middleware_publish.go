@@ -186,8 +186,12 @@ func (p *Publisher) intercepted(ctx context.Context, exchange, key string, msg a
 	if err == nil {
 		c, err = p.accept(ctx, exchange, key, msg, after)
 	}
-	if err != nil {
+	if err != nil || after == nil {
+		// No outcome will be queued for the settle goroutine: the slot is
+		// free now.
 		<-m.slots
+	}
+	if err != nil {
 		if after != nil {
 			p.callSettled(after, PublishResult{Outcome: PublishFailed, Err: err, MessageID: msg.MessageId, Settled: time.Now()})
 		}
