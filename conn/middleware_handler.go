@@ -102,10 +102,10 @@ type HandleResult struct {
 // mwDelivery is the state of one delivery handled through middleware, one
 // allocation per delivery.
 type mwDelivery struct {
-	c      *Consumer
-	sub    *subscription
-	rec    settleRecorder
-	once   settleOnce
+	c    *Consumer
+	sub  *subscription
+	rec  settleRecorder
+	once settleOnce
 	// next is nextIdle until the chain calls next (nextCalled) or returns
 	// without having called it (nextClosed): a next called twice, or
 	// after the chain returned, does not run the handler.
