@@ -81,6 +81,11 @@ func TestTraceCrossesTheBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	for _, sup := range []*conn.Supervisor{supP, supC} {
+		if err := sup.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	reqCtx, root := tp.Tracer("test").Start(ctx, "request")
 	for _, body := range []string{"plain", "retry-me"} {
 		if err := pub.Publish(reqCtx, "", q.Name, amqp.Publishing{MessageId: body, Body: []byte(body)}); err != nil {
@@ -88,7 +93,16 @@ func TestTraceCrossesTheBroker(t *testing.T) {
 		}
 	}
 	root.End()
-	receive(ctx, t, got, 3)
+	for n := 0; n < 3; n++ {
+		select {
+		case <-got:
+		case <-ctx.Done():
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("received %d of 3 deliveries: %v; handled %d plain, %d retry-me; consuming supervisor %+v",
+				n, ctx.Err(), len(handled["plain"]), len(handled["retry-me"]), supC.Stats())
+		}
+	}
 
 	byID := map[string]sdktrace.ReadOnlySpan{}
 	var consumers []tracetest.SpanStub
