@@ -3,6 +3,7 @@ package conn
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -117,6 +118,14 @@ type ConsumerOptions struct {
 	// Args are the basic.consume arguments, such as "x-priority". Defaults
 	// to nil.
 	Args amqp.Table
+	// Middleware wraps the handling of every delivery (see
+	// HandlerMiddleware), the first outermost. It is how tracing and metrics
+	// modules (contrib/otel, contrib/prometheus) plug in. Duplicates that
+	// Dedupe drops never reach it. Defaults to none.
+	Middleware []HandlerMiddleware
+
+	// handle is Middleware composed, or nil without middleware.
+	handle HandleFunc
 }
 
 // withDefaults returns a copy of o with zero fields defaulted; seq numbers
@@ -134,6 +143,9 @@ func (o ConsumerOptions) withDefaults(seq uint64) ConsumerOptions {
 	if o.Dedupe != nil {
 		d := o.Dedupe.withDefaults()
 		o.Dedupe = &d
+	}
+	if len(o.Middleware) > 0 && !slices.ContainsFunc(o.Middleware, isNilMiddleware) {
+		o.handle = composeMiddleware(o.Middleware)
 	}
 	if o.Args != nil {
 		args := make(amqp.Table, len(o.Args))
@@ -166,6 +178,14 @@ func (o ConsumerOptions) validate() error {
 	}
 	if len(o.Name) > 255 {
 		bad("Name must be at most 255 bytes (an AMQP short string), got %d", len(o.Name))
+	}
+	for i, mw := range o.Middleware {
+		if mw == nil {
+			bad("Middleware[%d] is nil", i)
+		}
+	}
+	if len(o.Middleware) > 0 && o.handle == nil && !slices.ContainsFunc(o.Middleware, isNilMiddleware) {
+		bad("Middleware returned a nil HandleFunc")
 	}
 	if err := o.Args.Validate(); err != nil {
 		bad("Args: %v", err)

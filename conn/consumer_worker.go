@@ -78,6 +78,10 @@ func (c *Consumer) handle(sub *subscription, lane *heartbeat.Lane, d amqp.Delive
 		_ = d.Ack(false)
 		return
 	}
+	if c.opts.handle != nil {
+		c.handleMiddleware(sub, lane, d)
+		return
+	}
 	once := &settleOnce{inner: d.Acknowledger, autoAck: c.opts.AutoAck}
 	d.Acknowledger = once
 	panicked, err := c.call(sub.ctx, lane, sub.stallName, sub.queue, d)

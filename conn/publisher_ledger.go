@@ -23,7 +23,8 @@ type Confirmation struct {
 	msg      amqp.Publishing
 	size     int // upper bound of its encoded properties
 	done     chan struct{}
-	err      error // written once, before done is closed
+	err      error          // written once, before done is closed
+	after    PublishSettled // the interceptors' settle function, or nil
 	// taker is the channel whose writer took the message and has not
 	// written it yet, pubWrote once it starts the write, or nil. The writer
 	// and expire race for it with a compare-and-swap: a message expires
@@ -154,6 +155,7 @@ func (p *Publisher) retireLocked(c *Confirmation, err error) {
 	<-p.window
 	c.err = err
 	close(c.done)
+	p.settledLocked(c)
 	if p.draining && p.led.len() == 0 && !p.shut {
 		select {
 		case <-p.drained:
