@@ -33,18 +33,21 @@ func (l *logBuffer) contains(s string) bool {
 }
 
 // TestServiceEndToEnd publishes through the HTTP endpoint, sees the consumer
-// handle the message, checks /healthz, and shuts the service down the way
+// handle the message, checks /readyz, and shuts the service down the way
 // SIGTERM does.
 func TestServiceEndToEnd(t *testing.T) {
 	b := broker.Shared(t)
 	logs := &logBuffer{}
-	cfg := config{URLs: []string{b.URL}, Name: "example-service-test", HTTPAddr: "127.0.0.1:0",
-		Queue: "example-orders", ShutdownTimeout: 10 * time.Second}
+	cfg := defaultConfig()
+	cfg.URLs, cfg.Name, cfg.HTTPAddr, cfg.Queue = []string{b.URL}, "example-service-test", "127.0.0.1:0", "example-orders"
+	cfg.DrainPeriod = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), ready) }()
+	go func() {
+		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), ready)
+	}()
 
 	var addr string
 	select {
@@ -57,17 +60,21 @@ func TestServiceEndToEnd(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 
 	waitHealthy(t, client, addr)
-	resp, err := client.Post("http://"+addr+"/orders", "text/plain", strings.NewReader("order 42"))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/orders", strings.NewReader("order 42"))
+	req.Header.Set("Idempotency-Key", "order-42")
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted || !strings.HasPrefix(string(body), "confirmed ") {
-		t.Fatalf("POST /orders = %d %q, want 202 confirmed", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotency-Key") != "order-42" ||
+		!strings.Contains(string(body), `"status":"accepted"`) {
+		t.Fatalf("POST /orders = %d %q (key %q), want 202 accepted with key order-42",
+			resp.StatusCode, body, resp.Header.Get("Idempotency-Key"))
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !logs.contains("order received") {
+	for !logs.contains("idempotency_key=order-42") {
 		if time.Now().After(deadline) {
 			t.Fatal("the consumer never handled the published order")
 		}
@@ -89,16 +96,16 @@ func waitHealthy(t *testing.T, client *http.Client, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := client.Get("http://" + addr + "/healthz")
+		resp, err := client.Get("http://" + addr + "/readyz")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"state":"Ready"`) {
+			if resp.StatusCode == http.StatusOK && string(body) == "ready\n" {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never reported Ready (last error %v)", err)
+			t.Fatalf("/readyz never reported ready (last error %v)", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
