@@ -48,7 +48,7 @@ func (h *health) noteEvent(e conn.Event) {
 // published now, or returns "" if it can.
 func (h *health) brokerProblem() string {
 	st := h.pub.State()
-	since := time.Since(time.Unix(0, h.since.Load())).Round(100 * time.Millisecond)
+	since := roughly(time.Since(time.Unix(0, h.since.Load())))
 	switch st {
 	case conn.Ready:
 	case conn.Connecting:
@@ -94,4 +94,12 @@ func (h *health) readyz(w http.ResponseWriter, _ *http.Request) {
 func probeHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+}
+
+// roughly rounds d for a person: milliseconds under a second, tenths above.
+func roughly(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Millisecond)
 }
