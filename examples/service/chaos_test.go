@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -27,7 +29,9 @@ const (
 	chaosShutdown       = 5 * time.Second
 	// requestSlack is what a request may take beyond PUBLISH_TIMEOUT on a
 	// loaded 2-core machine (HTTP, scheduling), before it counts as slow.
-	requestSlack = time.Second
+	// The machine CI runs on is shared: load averages of 20 on 2 cores were
+	// seen while this test ran, so the slack is generous.
+	requestSlack = 2 * time.Second
 	// probeEvery is the /readyz poll interval.
 	probeEvery = 10 * time.Millisecond
 )
@@ -219,6 +223,14 @@ func TestChaos(t *testing.T) {
 			break
 		}
 		fmt.Fprintf(&table, "  odd attempt at %s: code %d err %q took %v\n", phase(a.at), a.code, a.err, a.latency.Round(time.Millisecond))
+	}
+	// WARREN_CHAOS_LOG=DIR keeps the service's whole log, to compare the
+	// service's timestamps with the client's.
+	if dir := os.Getenv("WARREN_CHAOS_LOG"); dir != "" {
+		logFile := filepath.Join(dir, name+".log")
+		if err := os.WriteFile(logFile, []byte(svc.tail(1<<30)), 0o600); err == nil {
+			fmt.Fprintf(&table, "service log: %s\n", logFile)
+		}
 	}
 	t.Logf("accounting:\n%s", table.String())
 

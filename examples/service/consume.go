@@ -16,18 +16,29 @@ import (
 // another copy of it was being handled.
 var errBeingHandled = errors.New("another copy of this order is being handled")
 
+// settleGrace is how long handle keeps the id of an order it processed:
+// the consumer acknowledges it, and its dedupe window learns the id, only
+// after handle has returned, and a copy handed to another handler goroutine
+// in between would be processed again. Acknowledging takes microseconds to
+// milliseconds; five seconds leave room for a slow socket.
+const settleGrace = 5 * time.Second
+
 // orders handles the orders the consumer receives. Duplicates (a publish
 // republished after a lost confirm, a client's retry with the same
-// Idempotency-Key, a redelivery after a lost ack) are dropped in two places:
+// Idempotency-Key, a redelivery after a lost ack) are dropped in three
+// places:
 //
 //   - the consumer's dedupe window (conn.DedupeOptions) acknowledges a copy
-//     whose id was handled already, without calling handle;
-//   - handle itself sends a copy that arrives while another copy is still
-//     being handled (which the window cannot know yet) back through the
-//     broker's retry queue; when it returns, the window drops it.
+//     whose id was acknowledged already, without calling handle;
+//   - handle acknowledges without processing a copy of an order it
+//     processed less than settleGrace ago (whose ack may still be under way,
+//     so the window may not know it yet);
+//   - handle sends a copy that arrives while another copy is still being
+//     processed back through the broker's retry queue; when it returns, the
+//     window drops it.
 //
-// The window lives in this process: a copy delivered after a restart, or to
-// another instance, is handled again. Business logic that must never run
+// All of this lives in this process: a copy delivered after a restart, or to
+// another instance, is processed again. Business logic that must never run
 // twice needs its own check where it writes (a unique key in its database).
 type orders struct {
 	log *slog.Logger
@@ -36,11 +47,17 @@ type orders struct {
 	stats   *serviceStats
 
 	mu   sync.Mutex
-	busy map[string]struct{} // ids being handled now
+	ids  map[string]time.Time // being processed (zero), or processed until then
+	done []doneID             // processed ids in order, for expiry
+}
+
+type doneID struct {
+	id    string
+	until time.Time
 }
 
 func newOrders(log *slog.Logger, stats *serviceStats) *orders {
-	o := &orders{log: log, stats: stats, busy: make(map[string]struct{})}
+	o := &orders{log: log, stats: stats, ids: make(map[string]time.Time)}
 	o.process = o.logOrder
 	return o
 }
@@ -50,13 +67,20 @@ func newOrders(log *slog.Logger, stats *serviceStats) *orders {
 func (o *orders) handle(ctx context.Context, d amqp.Delivery) error {
 	id := d.MessageId
 	if id != "" {
-		if !o.claim(id) {
+		switch o.claim(id) {
+		case claimBusy:
 			o.stats.busyDuplicates.Add(1)
 			return conn.RetryAfter(time.Second, errBeingHandled)
+		case claimDone:
+			o.stats.lateDuplicates.Add(1)
+			return nil
 		}
-		defer o.unclaim(id)
 	}
-	if err := o.process(ctx, id, d.Body); err != nil {
+	err := o.process(ctx, id, d.Body)
+	if id != "" {
+		o.release(id, err == nil)
+	}
+	if err != nil {
 		o.log.Warn("order failed; it will be retried", "idempotency_key", id, "err", err)
 		return err
 	}
@@ -64,20 +88,46 @@ func (o *orders) handle(ctx context.Context, d amqp.Delivery) error {
 	return nil
 }
 
-func (o *orders) claim(id string) bool {
+type claimResult int
+
+const (
+	claimed claimResult = iota
+	claimBusy
+	claimDone
+)
+
+func (o *orders) claim(id string) claimResult {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, ok := o.busy[id]; ok {
-		return false
+	now := time.Now()
+	for len(o.done) > 0 && now.After(o.done[0].until) {
+		if until, ok := o.ids[o.done[0].id]; ok && until.Equal(o.done[0].until) {
+			delete(o.ids, o.done[0].id)
+		}
+		o.done = o.done[1:]
 	}
-	o.busy[id] = struct{}{}
-	return true
+	if until, ok := o.ids[id]; ok {
+		if until.IsZero() {
+			return claimBusy
+		}
+		return claimDone
+	}
+	o.ids[id] = time.Time{}
+	return claimed
 }
 
-func (o *orders) unclaim(id string) {
+// release ends a claim: a processed id stays for settleGrace, a failed one
+// is forgotten so that its retry is processed.
+func (o *orders) release(id string, processed bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	delete(o.busy, id)
+	if !processed {
+		delete(o.ids, id)
+		return
+	}
+	until := time.Now().Add(settleGrace)
+	o.ids[id] = until
+	o.done = append(o.done, doneID{id: id, until: until})
 }
 
 // logOrder stands for the business logic. It logs at Debug: one line per

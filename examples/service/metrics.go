@@ -88,6 +88,9 @@ func writeMetrics(w io.Writer, src metricsSources) {
 	}
 	fmt.Fprintf(w, "# HELP orders_consumed_total Orders handled by the consumer.\n# TYPE orders_consumed_total counter\norders_consumed_total %d\n",
 		st.consumed.Load())
+	fmt.Fprintf(w, "# HELP orders_duplicates_total Copies of processed orders the handler caught (the consumer's dedupe window catches most before it).\n# TYPE orders_duplicates_total counter\n")
+	fmt.Fprintf(w, "orders_duplicates_total{caught=%q} %d\n", "in_progress", st.busyDuplicates.Load())
+	fmt.Fprintf(w, "orders_duplicates_total{caught=%q} %d\n", "just_processed", st.lateDuplicates.Load())
 	fmt.Fprintf(w, "# HELP orders_in_flight Publishes waiting for a confirm.\n# TYPE orders_in_flight gauge\norders_in_flight %d\n",
 		src.window.inUse())
 	fmt.Fprintf(w, "# HELP orders_in_flight_limit MAX_IN_FLIGHT.\n# TYPE orders_in_flight_limit gauge\norders_in_flight_limit %d\n",

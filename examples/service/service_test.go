@@ -26,6 +26,12 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 func (l *logBuffer) contains(s string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -37,6 +43,7 @@ func (l *logBuffer) contains(s string) bool {
 // SIGTERM does.
 func TestServiceEndToEnd(t *testing.T) {
 	b := broker.Shared(t)
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	logs := &logBuffer{}
 	cfg := defaultConfig()
 	cfg.URLs, cfg.Name, cfg.HTTPAddr, cfg.Queue = []string{b.URL}, "example-service-test", "127.0.0.1:0", "example-orders"

@@ -10,9 +10,10 @@ import (
 type serviceStats struct {
 	// Responses of /orders by class.
 	accepted, unavailable, clientErrors, badGateway, internalErrors atomic.Uint64
-	// consumed counts orders handled successfully; busyDuplicates the
-	// copies sent to retry because another copy was being handled.
-	consumed, busyDuplicates atomic.Uint64
+	// consumed counts orders processed; busyDuplicates the copies sent to
+	// retry because another copy was being processed; lateDuplicates the
+	// copies dropped because their order was processed moments before.
+	consumed, busyDuplicates, lateDuplicates atomic.Uint64
 }
 
 // response counts an /orders response.
