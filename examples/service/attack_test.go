@@ -106,8 +106,22 @@ func TestRetriesWithOneKeyWhileBrokerDown(t *testing.T) {
 			t.Fatalf("retry %d while down = %d %q (Retry-After %q)", i, resp.StatusCode, body, resp.Header.Get("Retry-After"))
 		}
 	}
-	if r, err := http.Get(base + "/livez"); err != nil || r.StatusCode != http.StatusOK {
-		t.Fatalf("/livez while the broker is down = %v %v, want 200", r, err)
+	r, err := http.Get(base + "/livez")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("/livez while the broker is down = %d, want 200", r.StatusCode)
+	}
+	if r, err := http.Get(base + "/readyz"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(string(b), "not ready: not connected to RabbitMQ yet") {
+			t.Errorf("/readyz while the broker is down = %d %q", r.StatusCode, b)
+		}
 	}
 	proxy.Refuse(false)
 	waitReady(t, base)
