@@ -228,14 +228,41 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-// TestBadCredentialsStopTheService: a permanent failure ends run with an
-// error (the process exits 1 and is restarted), and no log line or error
-// holds the password.
-func TestBadCredentialsStopTheService(t *testing.T) {
+// TestBadCredentials: by default a refused login keeps the service up and
+// not ready, saying why; with AMQP_RETRY_PERMANENT=false it ends run with
+// an error (the process exits 1). No log line, body or error holds the
+// password.
+func TestBadCredentials(t *testing.T) {
 	b := broker.Shared(t)
 	url := b.URLWith("nobody", "s3cret-pw", "")
 	cfg := testConfig(url, testkit.UniqueName("badcreds"))
-	logs := &logBuffer{}
+	base, logs := inProcess(t, cfg)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if strings.Contains(string(body), "s3cret-pw") {
+			t.Fatalf("/readyz holds the password: %q", body)
+		}
+		if r.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "RabbitMQ refused the last attempt") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz = %d %q, want 503 naming the refusal", r.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "s3cret-pw") {
+		t.Errorf("password in the log:\n%s", logs.String())
+	}
+
+	cfg = testConfig(url, testkit.UniqueName("badcreds-exit"))
+	cfg.RetryPermanent = false
+	logs = &logBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)), nil) }()
 	select {

@@ -41,11 +41,12 @@ type load struct {
 	maxAttempts int
 	stopping    func() bool // the service was told to stop: refusals are expected
 
-	mu     sync.Mutex
-	orders []*order
-	wg     sync.WaitGroup
-	stop   chan struct{}
-	done   chan struct{}
+	mu       sync.Mutex
+	orders   []*order
+	wg       sync.WaitGroup
+	stop     chan struct{}
+	haltOnce sync.Once
+	done     chan struct{}
 }
 
 func newLoad(base string, rate int, requestTimeout time.Duration, stopping func() bool) *load {
@@ -83,7 +84,7 @@ func (l *load) run(prefix string) {
 
 // halt stops new orders and waits, at most d, for the ones under way.
 func (l *load) halt(d time.Duration) error {
-	close(l.stop)
+	l.haltOnce.Do(func() { close(l.stop) })
 	<-l.done
 	finished := make(chan struct{})
 	go func() { l.wg.Wait(); close(finished) }()
@@ -190,6 +191,7 @@ type probe struct {
 
 // readiness polls /readyz every interval and keeps every answer, until stop.
 type readiness struct {
+	once   sync.Once
 	mu     sync.Mutex
 	probes []probe
 	stop   chan struct{}
@@ -226,7 +228,7 @@ func pollReadiness(base string, interval time.Duration) *readiness {
 	return r
 }
 
-func (r *readiness) halt() { close(r.stop); <-r.done }
+func (r *readiness) halt() { r.once.Do(func() { close(r.stop) }); <-r.done }
 
 // firstNotReady returns the first probe at or after t that said not ready.
 func (r *readiness) firstNotReady(t time.Time) (probe, bool) {

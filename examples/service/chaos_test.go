@@ -105,6 +105,8 @@ func TestChaos(t *testing.T) {
 	var stopping atomic.Bool // read by the load's goroutines
 	lg := newLoad(base, chaosRate, chaosPublishTimeout+3*time.Second, stopping.Load)
 	go lg.run(name)
+	// A failure below must not leave the load's goroutines behind.
+	t.Cleanup(func() { _ = lg.halt(chaosPublishTimeout + 5*time.Second); ready.halt() })
 	sleep(ctx, time.Second)
 
 	faults := []*fault{

@@ -39,6 +39,13 @@ type config struct {
 	// AMQP_BLOCKED_TIMEOUT: redial a connection the broker keeps blocked
 	// (resource alarm) this long. Default 0: wait as long as it blocks.
 	BlockedTimeout time.Duration
+	// AMQP_RETRY_PERMANENT: keep retrying errors warren deems permanent (a
+	// refused login, an unknown vhost) instead of exiting with status 1.
+	// Default true: a broker under a resource alarm or overload has been
+	// seen refusing a login it accepted a second before, and exiting then
+	// would take down every instance at once. Bad credentials then show as
+	// /readyz failing, with the reason, rather than as a crash loop.
+	RetryPermanent bool
 	// RECONNECT_INITIAL, RECONNECT_MAX, RECONNECT_MULTIPLIER and
 	// RECONNECT_JITTER: the reconnect schedule. Defaults 100ms, 10s, 1.2 and
 	// 0.4 (reconnect.Policy's).
@@ -101,6 +108,7 @@ func defaultConfig() config {
 		Queue:               "orders",
 		Heartbeat:           conn.DefaultHeartbeat,
 		DialTimeout:         conn.DefaultDialTimeout,
+		RetryPermanent:      true,
 		ReconnectInitial:    100 * time.Millisecond,
 		ReconnectMax:        10 * time.Second,
 		ReconnectMultiplier: 1.2,
@@ -143,6 +151,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 	p.duration("AMQP_BLOCKED_TIMEOUT", &c.BlockedTimeout, 0)
 	p.duration("RECONNECT_INITIAL", &c.ReconnectInitial, time.Millisecond)
 	p.duration("RECONNECT_MAX", &c.ReconnectMax, time.Millisecond)
+	p.boolean("AMQP_RETRY_PERMANENT", &c.RetryPermanent)
 	p.float("RECONNECT_MULTIPLIER", &c.ReconnectMultiplier, 1, 10)
 	p.float("RECONNECT_JITTER", &c.ReconnectJitter, 0, 1)
 	p.integer("CONSUMER_PREFETCH", &c.Prefetch, 0, 65535)
@@ -234,6 +243,19 @@ func (p *envParser) integer(name string, dst *int, least, most int) {
 		return
 	}
 	*dst = n
+}
+
+func (p *envParser) boolean(name string, dst *bool) {
+	v := p.getenv(name)
+	if v == "" {
+		return
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s %q: want true or false", name, v))
+		return
+	}
+	*dst = b
 }
 
 func (p *envParser) float(name string, dst *float64, least, most float64) {

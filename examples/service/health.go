@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/warrenmq/warren/conn"
+	"github.com/warrenmq/warren/reconnect"
 )
 
 // health answers the two probes. They differ on purpose:
@@ -52,9 +53,9 @@ func (h *health) brokerProblem() string {
 	switch st {
 	case conn.Ready:
 	case conn.Connecting:
-		return fmt.Sprintf("not connected to RabbitMQ yet: the first connection has been tried for %v", since)
+		return fmt.Sprintf("not connected to RabbitMQ yet: the first connection has been tried for %v", since) + h.refused()
 	case conn.Reconnecting:
-		return fmt.Sprintf("the connection to RabbitMQ was lost %v ago and is being re-established", since)
+		return fmt.Sprintf("the connection to RabbitMQ was lost %v ago and is being re-established", since) + h.refused()
 	default:
 		return "the connection to RabbitMQ is closed: the service is stopping"
 	}
@@ -64,6 +65,16 @@ func (h *health) brokerProblem() string {
 	if h.window.full() {
 		return fmt.Sprintf("%d orders are already waiting for RabbitMQ to confirm them, the most this instance holds (MAX_IN_FLIGHT)",
 			h.window.size())
+	}
+	return ""
+}
+
+// refused adds why the last dial failed when RabbitMQ refused it for good
+// (credentials, vhost, permissions, TLS), which an operator must fix, in
+// words that name no host or user.
+func (h *health) refused() string {
+	if err := h.pub.Err(); err != nil && reconnect.IsPermanent(err) {
+		return "; RabbitMQ refused the last attempt (credentials, vhost, permissions or TLS: see the log)"
 	}
 	return ""
 }

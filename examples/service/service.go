@@ -180,6 +180,7 @@ func newSupervisor(cfg config, role string, log *slog.Logger, onEvent func(conn.
 		DeadPeerLimit:  cfg.DeadPeerLimit,
 		DialTimeout:    cfg.DialTimeout,
 		BlockedTimeout: cfg.BlockedTimeout,
+		RetryPermanent: cfg.RetryPermanent,
 		Reconnect: reconnect.Policy{
 			Initial:    cfg.ReconnectInitial,
 			Max:        cfg.ReconnectMax,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -119,19 +120,47 @@ func waitHealthy(t *testing.T, client *http.Client, addr string) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
-	env := map[string]string{"AMQP_URLS": " amqp://a:1/ ,amqp://b:2/", "SHUTDOWN_TIMEOUT": "3s"}
+	env := map[string]string{
+		"AMQP_URLS": " amqp://a:pw1@h1:1/ ,amqp://b:2/", "SHUTDOWN_TIMEOUT": "3s", "AMQP_HEARTBEAT": "2s",
+		"RECONNECT_MAX": "1s", "RECONNECT_MULTIPLIER": "1.5", "CONSUMER_PREFETCH": "10", "CONSUMER_CONCURRENCY": "2",
+		"PUBLISH_TIMEOUT": "1s", "MAX_IN_FLIGHT": "64", "DRAIN_PERIOD": "0s", "MAX_BODY": "100",
+		"LOG_LEVEL": "debug", "LOG_FORMAT": "json", "DEDUPE_WINDOW": "1m", "DEDUPE_SIZE": "10",
+	}
 	cfg, err := configFromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.URLs) != 2 || cfg.URLs[0] != "amqp://a:1/" || cfg.ShutdownTimeout != 3*time.Second || cfg.Queue != "orders" {
-		t.Errorf("config = %+v", cfg)
+	want := defaultConfig()
+	want.URLs = []string{"amqp://a:pw1@h1:1/", "amqp://b:2/"}
+	want.ShutdownTimeout, want.Heartbeat, want.ReconnectMax, want.ReconnectMultiplier = 3*time.Second, 2*time.Second, time.Second, 1.5
+	want.Prefetch, want.Concurrency, want.PublishTimeout, want.MaxInFlight = 10, 2, time.Second, 64
+	want.DrainPeriod, want.MaxBody, want.LogLevel, want.LogFormat = 0, 100, slog.LevelDebug, "json"
+	want.DedupeWindow, want.DedupeSize = time.Minute, 10
+	if fmt.Sprint(cfg) != fmt.Sprint(want) {
+		t.Errorf("config =\n%+v\nwant\n%+v", cfg, want)
 	}
+	if logged := fmt.Sprint(cfg.LogValue()); strings.Contains(logged, "pw1") {
+		t.Errorf("the logged configuration holds a password: %s", logged)
+	}
+
 	if _, err := configFromEnv(func(string) string { return "" }); err == nil {
 		t.Error("missing AMQP_URLS accepted")
 	}
-	env["SHUTDOWN_TIMEOUT"] = "soon"
-	if _, err := configFromEnv(func(k string) string { return env[k] }); err == nil {
-		t.Error("bad SHUTDOWN_TIMEOUT accepted")
+	bad := map[string]string{
+		"AMQP_URLS": "amqp://u:pw2@h/", "SHUTDOWN_TIMEOUT": "soon", "AMQP_HEARTBEAT": "10ms",
+		"RECONNECT_JITTER": "NaN", "RECONNECT_MULTIPLIER": "0.5", "CONSUMER_CONCURRENCY": "0",
+		"MAX_IN_FLIGHT": "-1", "LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "PUBLISH_TIMEOUT": "-1s",
+	}
+	_, err = configFromEnv(func(k string) string { return bad[k] })
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for k := range bad {
+		if k != "AMQP_URLS" && !strings.Contains(err.Error(), k) {
+			t.Errorf("error does not name %s: %v", k, err)
+		}
+	}
+	if strings.Contains(err.Error(), "pw2") {
+		t.Errorf("error holds a password: %v", err)
 	}
 }
