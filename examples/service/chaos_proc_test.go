@@ -50,7 +50,8 @@ type proc struct {
 	mu        sync.Mutex
 	processed map[string]int // idempotency key -> times processed
 	changes   []stateChange
-	lines     []string // the whole log, for failure messages
+	lines     []string      // the whole log, for failure messages
+	slowest   time.Duration // the slowest request the service logged
 	raced     bool
 }
 
@@ -121,6 +122,10 @@ func (p *proc) line(s string) {
 	switch str("msg") {
 	case "serving":
 		p.addr <- str("addr")
+	case "request slower than PUBLISH_TIMEOUT":
+		if took, ok := rec["took"].(float64); ok {
+			p.slowest = max(p.slowest, time.Duration(took))
+		}
 	case "order processed":
 		p.processed[str("idempotency_key")]++
 	case "warren: state changed":
@@ -181,6 +186,13 @@ func (p *proc) firstNotReady(after time.Time) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// slowestRequest is the slowest request the service logged as slow, or 0.
+func (p *proc) slowestRequest() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.slowest
 }
 
 func (p *proc) tail(n int) string {

@@ -35,6 +35,14 @@ type orderReply struct {
 // Errors are answered in words for the client; the error itself, which may
 // name hosts and internals, goes to the log only.
 func (s *service) postOrder(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() {
+		// Every wait below ends by PUBLISH_TIMEOUT; a request that takes
+		// much longer means the process is starved of CPU.
+		if took := time.Since(start); took > s.cfg.PublishTimeout+slowMargin {
+			s.log.Warn("request slower than PUBLISH_TIMEOUT", "took", took, "publish_timeout", s.cfg.PublishTimeout)
+		}
+	}()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		s.reply(w, http.StatusMethodNotAllowed, orderReply{Status: "refused", Error: "use POST"})
@@ -104,6 +112,10 @@ func (s *service) postOrder(w http.ResponseWriter, r *http.Request) {
 			Error: "internal error; it is logged under this Idempotency-Key"})
 	}
 }
+
+// slowMargin is how far past PUBLISH_TIMEOUT a request may run before it is
+// logged as slow: answering and scheduling take a little time too.
+const slowMargin = 250 * time.Millisecond
 
 // routingKey is the binding of the orders queue to its exchange.
 const routingKey = "created"
