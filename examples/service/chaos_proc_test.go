@@ -55,8 +55,8 @@ type proc struct {
 	raced     bool
 }
 
-// startService starts bin with env and waits until it serves HTTP.
-func startService(t *testing.T, bin string, env map[string]string) *proc {
+// startBinary starts bin with env and waits until it serves HTTP.
+func startBinary(t *testing.T, bin string, env map[string]string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
@@ -133,7 +133,7 @@ func (p *proc) line(s string) {
 	}
 }
 
-// serving returns the address; valid after startService.
+// serving returns the address; valid after startBinary.
 func (p *proc) serving() string {
 	a := <-p.addr
 	p.addr <- a

@@ -100,7 +100,7 @@ func TestChaos(t *testing.T) {
 	})
 
 	start := time.Now()
-	svc := startService(t, bin, env)
+	svc := startBinary(t, bin, env)
 	base := "http://" + svc.serving()
 	ready := pollReadiness(base, probeEvery)
 	if !ready.waitReady(start, 20*time.Second) {
@@ -172,7 +172,7 @@ func TestChaos(t *testing.T) {
 			accepted++
 		}
 	}
-	next := startService(t, bin, env)
+	next := startBinary(t, bin, env)
 	drainUntil(ctx, func() bool { return svc.processedCount()+next.processedCount() >= accepted }, 15*time.Second)
 	sleep(ctx, 500*time.Millisecond) // late duplicates, if any, show up here
 	next.signal(t, syscall.SIGTERM)

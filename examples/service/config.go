@@ -129,6 +129,60 @@ func defaultConfig() config {
 	}
 }
 
+// withDefaults fills the zero fields of c from defaultConfig, so that a
+// config written in code needs only what differs. DrainPeriod, LogLevel,
+// RetryPermanent and BlockedTimeout keep their zero values, which mean
+// something (no drain, info, exit on a refusal, wait).
+func (c config) withDefaults() config {
+	d := defaultConfig()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	if c.Name == "" {
+		c.Name = d.Name
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = d.HTTPAddr
+	}
+	if c.Queue == "" {
+		c.Queue = d.Queue
+	}
+	set(&c.Heartbeat, d.Heartbeat)
+	set(&c.DialTimeout, d.DialTimeout)
+	set(&c.ReconnectInitial, d.ReconnectInitial)
+	set(&c.ReconnectMax, d.ReconnectMax)
+	if c.ReconnectMultiplier == 0 {
+		c.ReconnectMultiplier = d.ReconnectMultiplier
+	}
+	if c.ReconnectJitter == 0 {
+		c.ReconnectJitter = d.ReconnectJitter
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = d.Concurrency
+	}
+	set(&c.DedupeWindow, d.DedupeWindow)
+	if c.DedupeSize == 0 {
+		c.DedupeSize = d.DedupeSize
+	}
+	set(&c.PublishTimeout, d.PublishTimeout)
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = d.MaxInFlight
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = d.MaxBody
+	}
+	set(&c.ShutdownTimeout, d.ShutdownTimeout)
+	set(&c.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	set(&c.ReadTimeout, d.ReadTimeout)
+	set(&c.IdleTimeout, d.IdleTimeout)
+	if c.LogFormat == "" {
+		c.LogFormat = d.LogFormat
+	}
+	return c
+}
+
 // configFromEnv reads the configuration through getenv and reports every
 // problem at once. No error repeats a URL: it may hold a password.
 func configFromEnv(getenv func(string) string) (config, error) {

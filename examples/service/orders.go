@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -18,11 +17,12 @@ import (
 // reconnect ends (a forced close, a restart) is usually over within it.
 const retryAfter = time.Second
 
-// orderReply is the JSON body of every /orders response.
+// orderReply is an /orders response: a line of text, "confirmed KEY" or
+// why not, and the Idempotency-Key header.
 type orderReply struct {
-	IdempotencyKey string `json:"idempotency_key,omitempty"`
-	Status         string `json:"status"`
-	Error          string `json:"error,omitempty"`
+	IdempotencyKey string
+	Status         string // accepted, refused, unavailable or failed
+	Error          string
 }
 
 // postOrder publishes the request body as an order and answers 202 only
@@ -134,12 +134,17 @@ func (s *service) unavailable(w http.ResponseWriter, key, why string) {
 	s.reply(w, http.StatusServiceUnavailable, orderReply{IdempotencyKey: key, Status: "unavailable", Error: why})
 }
 
-// reply writes a JSON answer and counts it.
+// reply writes the answer, one line of text, and counts it.
 func (s *service) reply(w http.ResponseWriter, code int, body orderReply) {
 	s.stats.response(code)
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	if err := json.NewEncoder(w).Encode(body); err != nil {
+	line := body.Error
+	if code == http.StatusAccepted {
+		line = "confirmed " + body.IdempotencyKey
+	}
+	if _, err := io.WriteString(w, line+"\n"); err != nil {
 		s.log.Debug("reply not written", "err", err)
 	}
 }

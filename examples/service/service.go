@@ -46,6 +46,7 @@ type service struct {
 //     confirms, and both connections close: within what is left of
 //     SHUTDOWN_TIMEOUT.
 func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string) error {
+	cfg = cfg.withDefaults()
 	l, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err

@@ -77,7 +77,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotency-Key") != "order-42" ||
-		!strings.Contains(string(body), `"status":"accepted"`) {
+		string(body) != "confirmed order-42\n" {
 		t.Fatalf("POST /orders = %d %q (key %q), want 202 accepted with key order-42",
 			resp.StatusCode, body, resp.Header.Get("Idempotency-Key"))
 	}
