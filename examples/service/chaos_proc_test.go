@@ -50,7 +50,8 @@ type proc struct {
 	mu        sync.Mutex
 	processed map[string]int // idempotency key -> times processed
 	changes   []stateChange
-	lines     []string      // the whole log, for failure messages
+	lines     []string      // the whole log
+	parsed    int           // lines[:parsed] are parsed
 	slowest   time.Duration // the slowest request the service logged
 	raced     bool
 }
@@ -106,30 +107,46 @@ func startBinary(t *testing.T, bin string, env map[string]string) *proc {
 	return nil
 }
 
+// line keeps one line of the log. It must be quick: the service writes
+// its log synchronously, so a slow reader here would stall the service's
+// handlers behind a full pipe (it did, by 2 s, when every line was parsed
+// here under load). Lines are parsed later, by parsed.
 func (p *proc) line(s string) {
-	var rec map[string]any
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.lines = append(p.lines, s)
-	if strings.Contains(s, "DATA RACE") {
-		p.raced = true
-	}
-	if json.Unmarshal([]byte(s), &rec) != nil {
-		return
-	}
-	str := func(k string) string { v, _ := rec[k].(string); return v }
-	at, _ := time.Parse(time.RFC3339Nano, str("time"))
-	switch str("msg") {
-	case "serving":
-		p.addr <- str("addr")
-	case "request slower than PUBLISH_TIMEOUT":
-		if took, ok := rec["took"].(float64); ok {
-			p.slowest = max(p.slowest, time.Duration(took))
+	if strings.Contains(s, `"msg":"serving"`) {
+		var rec struct{ Addr string }
+		if json.Unmarshal([]byte(s), &rec) == nil {
+			p.addr <- rec.Addr
 		}
-	case "order processed":
-		p.processed[str("idempotency_key")]++
-	case "warren: state changed":
-		p.changes = append(p.changes, stateChange{at: at, connection: str("connection"), from: str("from"), to: str("to")})
+	}
+	p.mu.Lock()
+	p.lines = append(p.lines, s)
+	p.mu.Unlock()
+}
+
+// parse reads the lines kept since the last call: orders processed, state
+// changes, slow requests, data races. Caller must hold p.mu.
+func (p *proc) parseLocked() {
+	for ; p.parsed < len(p.lines); p.parsed++ {
+		s := p.lines[p.parsed]
+		if strings.Contains(s, "DATA RACE") {
+			p.raced = true
+		}
+		var rec map[string]any
+		if json.Unmarshal([]byte(s), &rec) != nil {
+			continue
+		}
+		str := func(k string) string { v, _ := rec[k].(string); return v }
+		at, _ := time.Parse(time.RFC3339Nano, str("time"))
+		switch str("msg") {
+		case "request slower than PUBLISH_TIMEOUT":
+			if took, ok := rec["took"].(float64); ok {
+				p.slowest = max(p.slowest, time.Duration(took))
+			}
+		case "order processed":
+			p.processed[str("idempotency_key")]++
+		case "warren: state changed":
+			p.changes = append(p.changes, stateChange{at: at, connection: str("connection"), from: str("from"), to: str("to")})
+		}
 	}
 }
 
@@ -162,6 +179,7 @@ func (p *proc) wait(d time.Duration) bool {
 func (p *proc) processedCopy() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.parseLocked()
 	m := make(map[string]int, len(p.processed))
 	for k, v := range p.processed {
 		m[k] = v
@@ -172,6 +190,7 @@ func (p *proc) processedCopy() map[string]int {
 func (p *proc) processedCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.parseLocked()
 	return len(p.processed)
 }
 
@@ -180,6 +199,7 @@ func (p *proc) processedCount() int {
 func (p *proc) firstNotReady(after time.Time) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.parseLocked()
 	for _, c := range p.changes {
 		if c.connection == "publish" && c.from == "Ready" && !c.at.Before(after) {
 			return c.at, true
@@ -192,6 +212,7 @@ func (p *proc) firstNotReady(after time.Time) (time.Time, bool) {
 func (p *proc) slowestRequest() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.parseLocked()
 	return p.slowest
 }
 
@@ -215,3 +236,11 @@ func (p *proc) count(substr string) int {
 }
 
 func (p *proc) String() string { return fmt.Sprintf("service pid %d", p.cmd.Process.Pid) }
+
+// hasRaced reports whether the race detector wrote to the log.
+func (p *proc) hasRaced() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.parseLocked()
+	return p.raced
+}

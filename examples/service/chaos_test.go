@@ -250,7 +250,7 @@ func TestChaos(t *testing.T) {
 	if svc.waitErr != nil {
 		t.Errorf("the service exited with %v, want status 0", svc.waitErr)
 	}
-	if svc.raced || next.raced {
+	if svc.hasRaced() || next.hasRaced() {
 		t.Error("the race detector reported a data race (see the service log)")
 	}
 }
