@@ -208,7 +208,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	exitAfter := svc.exitAt.Sub(sigtermAt)
-	fmt.Fprintf(&table, "SIGTERM: /readyz false after %v; exit after %v (bound %v), %v; second SIGTERM ignored: %t\n",
+	fmt.Fprintf(&table, "SIGTERM: /readyz false after %v; exit after %v (bound %v), %v; second SIGTERM logged as ignored: %t (Go may merge it with the first)\n",
 		notReadyAfterTerm.at.Sub(sigtermAt).Round(time.Millisecond), exitAfter.Round(time.Millisecond), exitBound,
 		exitStatus(svc.waitErr), svc.count("signal ignored") == 1)
 	fmt.Fprintf(&table, "slowest request in the service: %v (0: none over PUBLISH_TIMEOUT+250ms)\n",
