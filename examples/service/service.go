@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,144 +12,214 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/conn"
+	"github.com/warrenmq/warren/reconnect"
 )
 
-// maxBody bounds a published message: the endpoint is not a file upload.
-const maxBody = 64 << 10
+// service is what the HTTP handlers share.
+type service struct {
+	cfg    config
+	log    *slog.Logger
+	pub    *conn.Publisher
+	health *health
+	window *window
+	stats  *serviceStats
+}
 
-// run starts the service and blocks until ctx ends, then shuts down within
-// cfg.ShutdownTimeout: the HTTP server stops taking requests, the consumer
-// lets its in-flight message finish, and the supervisor waits for the last
-// confirms. If ready is not nil it receives the HTTP address once serving.
+// run starts the service and blocks until ctx ends (SIGTERM), the HTTP
+// server fails, or a supervisor stops for good (bad credentials, say). If
+// ready is not nil it receives the HTTP address once serving.
+//
+// Publishing and consuming use a connection each, as RabbitMQ advises: a
+// broker that blocks publishers (a resource alarm) blocks their whole
+// connection, and consumers on it could no longer acknowledge, which is what
+// would relieve the broker.
+//
+// Shutdown, in this order (each step says why it comes where it does):
+//  1. /readyz answers 503: load balancers stop sending new requests.
+//  2. For DRAIN_PERIOD requests are still served, with keep-alive off, so
+//     clients that have not noticed yet are answered, not refused, and
+//     move to fresh connections.
+//  3. The listener closes and requests in flight finish (http.Server
+//     Shutdown): each is bounded by PUBLISH_TIMEOUT, and all of them by
+//     SHUTDOWN_TIMEOUT.
+//  4. The consumer finishes its handlers, the publisher waits for its last
+//     confirms, and both connections close: within what is left of
+//     SHUTDOWN_TIMEOUT.
 func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string) error {
-	sup, err := conn.New(conn.Options{
-		URLs:           cfg.URLs,
-		ConnectionName: cfg.Name,
-		Logger:         log,
-		OnEvent: func(e conn.Event) {
-			if e.Kind == conn.EventConnected || e.Kind == conn.EventConnectionLost {
-				log.Info("broker", "event", e.Kind.String(), "url", e.URL, "err", e.Err)
-			}
-		},
-	})
+	cfg = cfg.withDefaults()
+	l, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
+	s := &service{cfg: cfg, log: log, window: newWindow(cfg.MaxInFlight), stats: &serviceStats{}}
+
+	h := newHealth(s.window)
+	s.health = h
+	pubSup, err := newSupervisor(cfg, "publish", log, h.noteEvent)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	h.pub = pubSup // before anything serves: noteEvent does not read it
+	conSup, err := newSupervisor(cfg, "consume", log, nil)
+	if err != nil {
+		l.Close()
+		return errors.Join(err, closeAll(cfg.ShutdownTimeout, nil, pubSup))
+	}
+	sups := []*conn.Supervisor{pubSup, conSup}
 
 	queue := &conn.Queue{Name: cfg.Queue, Durable: true}
-	if _, err := sup.DeclareTopology(ctx, conn.Topology{
+	topology := conn.Topology{
 		Exchanges: []conn.Exchange{{Name: cfg.Queue, Kind: amqp.ExchangeDirect, Durable: true}},
 		Queues:    []*conn.Queue{queue},
-		Bindings:  []conn.Binding{{Queue: queue, Exchange: cfg.Queue, Key: "created"}},
-	}); err != nil {
-		return closeWith(sup, cfg, fmt.Errorf("declare topology: %w", err))
+		Bindings:  []conn.Binding{{Queue: queue, Exchange: cfg.Queue, Key: routingKey}},
 	}
-	pub, err := sup.NewPublisher(ctx, conn.PublisherOptions{Name: "orders-http", Mandatory: true})
-	if err != nil {
-		return closeWith(sup, cfg, err)
+	// Setup waits for nothing while the broker is down: every call below
+	// registers what to do on each new connection and returns.
+	setupErr := func() error {
+		for _, sup := range sups {
+			if _, err := sup.DeclareTopology(ctx, topology); err != nil {
+				return fmt.Errorf("declare topology: %w", err)
+			}
+		}
+		var err error
+		s.pub, err = pubSup.NewPublisher(ctx, conn.PublisherOptions{Name: "orders-http", Mandatory: true,
+			MaxInFlight: cfg.MaxInFlight})
+		return err
+	}()
+	if setupErr != nil {
+		l.Close()
+		return errors.Join(setupErr, closeAll(cfg.ShutdownTimeout, nil, sups...))
 	}
-	consumer, err := sup.Consume(ctx, queue, func(ctx context.Context, d amqp.Delivery) error {
-		log.Info("order received", "message_id", d.MessageId, "bytes", len(d.Body), "redelivered", d.Redelivered)
-		return nil // nil acks; an error would nack (and requeue) it
-	}, conn.ConsumerOptions{Name: cfg.Name + "-orders"})
+	orders := newOrders(log, s.stats)
+	consumer, err := conSup.Consume(ctx, queue, orders.handle, conn.ConsumerOptions{
+		Name:        cfg.Name + "-orders",
+		Prefetch:    cfg.Prefetch,
+		Concurrency: cfg.Concurrency,
+		Dedupe:      &conn.DedupeOptions{Window: cfg.DedupeWindow, Size: cfg.DedupeSize},
+	})
 	if err != nil {
-		return closeWith(sup, cfg, err)
+		l.Close()
+		return errors.Join(err, closeAll(cfg.ShutdownTimeout, []closer{s.pub}, sups...))
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/orders", publishHandler(sup, pub, cfg.Queue))
-	mux.HandleFunc("/healthz", healthHandler(sup))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	l, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return closeWith(sup, cfg, err)
+	mux.HandleFunc("/orders", s.postOrder)
+	mux.HandleFunc("/livez", h.livez)
+	mux.HandleFunc("/readyz", h.readyz)
+	registerMetrics(mux, metricsSources{
+		supervisors: []namedSupervisor{{"publish", pubSup}, {"consume", conSup}},
+		stats:       s.stats, window: s.window,
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.ReadTimeout + cfg.PublishTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	log.Info("serving", "addr", l.Addr().String())
+	log.Info("serving", "addr", l.Addr().String(), "config", cfg)
 	if ready != nil {
 		ready <- l.Addr().String()
 	}
 
+	var cause error
 	select {
 	case <-ctx.Done():
-	case err = <-served:
+		log.Info("shutting down: not ready from now on", "drain_period", cfg.DrainPeriod,
+			"shutdown_timeout", cfg.ShutdownTimeout)
+	case cause = <-served:
+		cause = fmt.Errorf("http server: %w", cause)
+	case <-pubSup.Done():
+		cause = fmt.Errorf("publishing connection stopped: %w", pubSup.Err())
+	case <-conSup.Done():
+		cause = fmt.Errorf("consuming connection stopped: %w", conSup.Err())
+	}
+	if cause != nil {
+		log.Error("shutting down", "err", cause)
 	}
 
-	// One deadline for the whole shutdown; every step runs even if one fails.
+	h.draining.Store(true)
+	srv.SetKeepAlivesEnabled(false)
+	if cause == nil {
+		drain := time.NewTimer(cfg.DrainPeriod)
+		select {
+		case <-drain.C:
+		case cause = <-served:
+			drain.Stop()
+			cause = fmt.Errorf("http server: %w", cause)
+		}
+	}
+
+	// One deadline for the rest; every step runs even if one fails.
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	errs := []error{err}
+	errs := []error{cause}
 	if err := srv.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		srv.Close() // handlers still running past the deadline lose their connections
 	}
-	if err := consumer.Close(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("consumer close: %w", err))
+	errs = append(errs, closeWithin(sctx, []closer{consumer, s.pub}, sups...))
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
-	if err := pub.Close(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("publisher close: %w", err))
-	}
-	if err := sup.Close(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("supervisor close: %w", err))
-	}
-	err = errors.Join(errs...)
-	if errors.Is(err, http.ErrServerClosed) && len(errs) == 1 {
-		return nil
-	}
-	return err
+	log.Info("stopped")
+	return nil
 }
 
-func closeWith(sup *conn.Supervisor, cfg config, err error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+// newSupervisor makes the supervisor of one connection; role names it
+// ("publish" or "consume") in the broker's connection list and the log.
+func newSupervisor(cfg config, role string, log *slog.Logger, onEvent func(conn.Event)) (*conn.Supervisor, error) {
+	return conn.New(conn.Options{
+		URLs:           cfg.URLs,
+		ConnectionName: cfg.Name + "-" + role,
+		Heartbeat:      cfg.Heartbeat,
+		DeadPeerLimit:  cfg.DeadPeerLimit,
+		DialTimeout:    cfg.DialTimeout,
+		BlockedTimeout: cfg.BlockedTimeout,
+		RetryPermanent: cfg.RetryPermanent,
+		Reconnect: reconnect.Policy{
+			Initial:    cfg.ReconnectInitial,
+			Max:        cfg.ReconnectMax,
+			Multiplier: cfg.ReconnectMultiplier,
+			Jitter:     cfg.ReconnectJitter,
+		},
+		// warren logs state changes, dials and blocks itself, once; the
+		// service adds nothing to them.
+		Logger:  log.With("connection", role),
+		OnEvent: onEvent,
+	})
+}
+
+// closer is a consumer or publisher.
+type closer interface{ Close(context.Context) error }
+
+// closeAll closes within timeout; for failures during setup.
+func closeAll(timeout time.Duration, cs []closer, sups ...*conn.Supervisor) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return errors.Join(err, sup.Close(ctx))
+	return closeWithin(ctx, cs, sups...)
 }
 
-// publishHandler publishes the request body and answers 202 only once the
-// broker confirmed it; the request's context bounds the wait, so a client
-// that gives up (or the 5 s cap) never leaves a handler stuck in an outage.
-func publishHandler(sup *conn.Supervisor, pub *conn.Publisher, exchange string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		conf, err := pub.PublishAsync(ctx, exchange, "created", amqp.Publishing{
-			ContentType:  "text/plain",
-			DeliveryMode: amqp.Persistent,
-			Body:         body,
-		})
-		if err == nil {
-			err = conf.Wait(ctx)
-		}
-		switch {
-		case err == nil:
-			w.WriteHeader(http.StatusAccepted)
-			fmt.Fprintf(w, "confirmed %s\n", conf.MessageID())
-		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, conn.ErrClosed):
-			http.Error(w, "broker unavailable: "+sup.State().String(), http.StatusServiceUnavailable)
-		default:
-			http.Error(w, err.Error(), http.StatusBadGateway)
+// closeWithin closes cs, then sups, all bounded by ctx, and joins their
+// errors: one failing does not skip the others.
+func closeWithin(ctx context.Context, cs []closer, sups ...*conn.Supervisor) error {
+	var errs []error
+	for _, c := range cs {
+		if c != nil {
+			if err := c.Close(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
-}
-
-// healthHandler reports ready only while the supervisor is Ready and the
-// broker does not block publishing.
-func healthHandler(sup *conn.Supervisor) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		st := sup.State()
-		w.Header().Set("Content-Type", "application/json")
-		if st != conn.Ready || sup.Blocked() {
-			w.WriteHeader(http.StatusServiceUnavailable)
+	for _, sup := range sups {
+		if err := sup.Close(ctx); err != nil {
+			errs = append(errs, err)
 		}
-		fmt.Fprintf(w, "{\"state\":%q,\"blocked\":%t}\n", st, sup.Blocked())
 	}
+	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,12 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 func (l *logBuffer) contains(s string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -33,18 +40,22 @@ func (l *logBuffer) contains(s string) bool {
 }
 
 // TestServiceEndToEnd publishes through the HTTP endpoint, sees the consumer
-// handle the message, checks /healthz, and shuts the service down the way
+// handle the message, checks /readyz, and shuts the service down the way
 // SIGTERM does.
 func TestServiceEndToEnd(t *testing.T) {
 	b := broker.Shared(t)
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	logs := &logBuffer{}
-	cfg := config{URLs: []string{b.URL}, Name: "example-service-test", HTTPAddr: "127.0.0.1:0",
-		Queue: "example-orders", ShutdownTimeout: 10 * time.Second}
+	cfg := defaultConfig()
+	cfg.URLs, cfg.Name, cfg.HTTPAddr, cfg.Queue = []string{b.URL}, "example-service-test", "127.0.0.1:0", "example-orders"
+	cfg.DrainPeriod = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), ready) }()
+	go func() {
+		done <- run(ctx, cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), ready)
+	}()
 
 	var addr string
 	select {
@@ -57,17 +68,21 @@ func TestServiceEndToEnd(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 
 	waitHealthy(t, client, addr)
-	resp, err := client.Post("http://"+addr+"/orders", "text/plain", strings.NewReader("order 42"))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/orders", strings.NewReader("order 42"))
+	req.Header.Set("Idempotency-Key", "order-42")
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted || !strings.HasPrefix(string(body), "confirmed ") {
-		t.Fatalf("POST /orders = %d %q, want 202 confirmed", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotency-Key") != "order-42" ||
+		string(body) != "confirmed order-42\n" {
+		t.Fatalf("POST /orders = %d %q (key %q), want 202 accepted with key order-42",
+			resp.StatusCode, body, resp.Header.Get("Idempotency-Key"))
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !logs.contains("order received") {
+	for !logs.contains("idempotency_key=order-42") {
 		if time.Now().After(deadline) {
 			t.Fatal("the consumer never handled the published order")
 		}
@@ -89,35 +104,63 @@ func waitHealthy(t *testing.T, client *http.Client, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := client.Get("http://" + addr + "/healthz")
+		resp, err := client.Get("http://" + addr + "/readyz")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"state":"Ready"`) {
+			if resp.StatusCode == http.StatusOK && string(body) == "ready\n" {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never reported Ready (last error %v)", err)
+			t.Fatalf("/readyz never reported ready (last error %v)", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 func TestConfigFromEnv(t *testing.T) {
-	env := map[string]string{"AMQP_URLS": " amqp://a:1/ ,amqp://b:2/", "SHUTDOWN_TIMEOUT": "3s"}
+	env := map[string]string{
+		"AMQP_URLS": " amqp://a:pw1@h1:1/ ,amqp://b:2/", "SHUTDOWN_TIMEOUT": "3s", "AMQP_HEARTBEAT": "2s",
+		"RECONNECT_MAX": "1s", "RECONNECT_MULTIPLIER": "1.5", "CONSUMER_PREFETCH": "10", "CONSUMER_CONCURRENCY": "2",
+		"PUBLISH_TIMEOUT": "1s", "MAX_IN_FLIGHT": "64", "DRAIN_PERIOD": "0s", "MAX_BODY": "100",
+		"LOG_LEVEL": "debug", "LOG_FORMAT": "json", "DEDUPE_WINDOW": "1m", "DEDUPE_SIZE": "10",
+	}
 	cfg, err := configFromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.URLs) != 2 || cfg.URLs[0] != "amqp://a:1/" || cfg.ShutdownTimeout != 3*time.Second || cfg.Queue != "orders" {
-		t.Errorf("config = %+v", cfg)
+	want := defaultConfig()
+	want.URLs = []string{"amqp://a:pw1@h1:1/", "amqp://b:2/"}
+	want.ShutdownTimeout, want.Heartbeat, want.ReconnectMax, want.ReconnectMultiplier = 3*time.Second, 2*time.Second, time.Second, 1.5
+	want.Prefetch, want.Concurrency, want.PublishTimeout, want.MaxInFlight = 10, 2, time.Second, 64
+	want.DrainPeriod, want.MaxBody, want.LogLevel, want.LogFormat = 0, 100, slog.LevelDebug, "json"
+	want.DedupeWindow, want.DedupeSize = time.Minute, 10
+	if fmt.Sprint(cfg) != fmt.Sprint(want) {
+		t.Errorf("config =\n%+v\nwant\n%+v", cfg, want)
 	}
+	if logged := fmt.Sprint(cfg.LogValue()); strings.Contains(logged, "pw1") {
+		t.Errorf("the logged configuration holds a password: %s", logged)
+	}
+
 	if _, err := configFromEnv(func(string) string { return "" }); err == nil {
 		t.Error("missing AMQP_URLS accepted")
 	}
-	env["SHUTDOWN_TIMEOUT"] = "soon"
-	if _, err := configFromEnv(func(k string) string { return env[k] }); err == nil {
-		t.Error("bad SHUTDOWN_TIMEOUT accepted")
+	bad := map[string]string{
+		"AMQP_URLS": "amqp://u:pw2@h/", "SHUTDOWN_TIMEOUT": "soon", "AMQP_HEARTBEAT": "10ms",
+		"RECONNECT_JITTER": "NaN", "RECONNECT_MULTIPLIER": "0.5", "CONSUMER_CONCURRENCY": "0",
+		"MAX_IN_FLIGHT": "-1", "LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "PUBLISH_TIMEOUT": "-1s",
+	}
+	_, err = configFromEnv(func(k string) string { return bad[k] })
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for k := range bad {
+		if k != "AMQP_URLS" && !strings.Contains(err.Error(), k) {
+			t.Errorf("error does not name %s: %v", k, err)
+		}
+	}
+	if strings.Contains(err.Error(), "pw2") {
+		t.Errorf("error holds a password: %v", err)
 	}
 }
