@@ -1,7 +1,7 @@
 package conn
 
 import (
-	"math/rand/v2"
+	"math/rand"
 	"runtime"
 	"sync"
 	"testing"
@@ -54,14 +54,14 @@ func TestDispatcherIdleHoldsNothing(t *testing.T) {
 // its bound; between bursts no goroutine or ring remains.
 func TestDispatcherRandomBursts(t *testing.T) {
 	seed := time.Now().UnixNano()
-	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	rng := rand.New(rand.NewSource(seed))
 	const emitters = 3
-	bound := 1 + rng.IntN(40)
+	bound := 1 + rng.Intn(40)
 	var mu sync.Mutex
 	last := [emitters]int{-1, -1, -1}
 	var reported uint64
 	var failures []string
-	slow := rng.IntN(4) == 0
+	slow := rng.Intn(4) == 0
 	d := newDispatcher(bound, func(e Event) {
 		mu.Lock()
 		reported += e.Dropped
@@ -78,7 +78,7 @@ func TestDispatcherRandomBursts(t *testing.T) {
 	emitted := 0
 	for burst := 0; burst < 20; burst++ {
 		var wg sync.WaitGroup
-		per := rng.IntN(200)
+		per := rng.Intn(200)
 		for em := 0; em < emitters; em++ {
 			wg.Add(1)
 			go func(em, base int) {

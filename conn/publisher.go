@@ -281,8 +281,8 @@ func (p *Publisher) enqueue(ctx context.Context, c *Confirmation) error {
 			if ctx.Done() != nil {
 				c.stopExpiry = context.AfterFunc(ctx, func() { p.expire(c) })
 			}
+			p.kickLocked(pc)
 			p.mu.Unlock()
-			pc.kick()
 			return nil
 		}
 		installed := p.installed

@@ -2,7 +2,10 @@ package conn
 
 import (
 	"context"
+	"os"
 	"runtime"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +124,10 @@ func BenchmarkFleetHeap(b *testing.B) {
 		time.Sleep(100 * time.Millisecond) // let start-up events and goroutines settle
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+		if f, err := os.Create("/tmp/lean/fleet-" + strings.ReplaceAll(b.Name(), "/", "-") + ".heap"); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/fleetN, "heapB/conn")
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/fleetN, "goroutines/conn")
 		for _, c := range closers {
