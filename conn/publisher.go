@@ -248,7 +248,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, exchange, key string, msg 
 			return nil, p.closedErr()
 		}
 	}
-	c := &Confirmation{ctx: ctx, exchange: exchange, key: key, msg: msg, size: size, done: make(chan struct{})}
+	c := &Confirmation{ctx: ctx, exchange: exchange, key: key, msg: msg, size: size}
 	if err := p.enqueue(ctx, c); err != nil {
 		<-p.window
 		return nil, err

@@ -59,7 +59,19 @@ func BenchmarkPublisherVsRaw(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 	})
-	b.Run("warren", func(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		// cancellable publishes with a context that can end, as callers
+		// with a deadline or a shutdown signal do: the publisher then
+		// watches each message's context.
+		cancellable bool
+	}{{"warren", false}, {"warren-cancellable-ctx", true}} {
+		b.Run(tc.name, func(b *testing.B) { benchmarkWarrenPublish(b, msg, window, tc.cancellable) })
+	}
+}
+
+func benchmarkWarrenPublish(b *testing.B, msg amqp.Publishing, window int, cancellable bool) {
+	{
 		fb := startPubFakeBroker(b)
 		s, err := New(Options{URLs: []string{fb.url()}, Logger: discardLogger()})
 		if err != nil {
@@ -67,6 +79,11 @@ func BenchmarkPublisherVsRaw(b *testing.B) {
 		}
 		defer closeNow(b, s)
 		ctx := context.Background()
+		if cancellable {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+		}
 		if err := s.WaitReady(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -98,7 +115,7 @@ func BenchmarkPublisherVsRaw(b *testing.B) {
 		}
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-	})
+	}
 }
 
 // BenchmarkFleetHeap connects fleetN clients to the in-process fake broker,
