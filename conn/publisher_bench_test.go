@@ -2,10 +2,7 @@ package conn
 
 import (
 	"context"
-	"os"
 	"runtime"
-	"runtime/pprof"
-	"strings"
 	"testing"
 	"time"
 
@@ -145,10 +142,6 @@ func BenchmarkFleetHeap(b *testing.B) {
 			runtime.GC()
 		}
 		runtime.ReadMemStats(&after)
-		if f, err := os.Create("/tmp/lean/fleet-" + strings.ReplaceAll(b.Name(), "/", "-") + ".heap"); err == nil {
-			_ = pprof.WriteHeapProfile(f)
-			f.Close()
-		}
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/fleetN, "heapB/conn")
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/fleetN, "goroutines/conn")
 		b.ReportMetric(float64(int64(after.StackInuse)-int64(before.StackInuse))/fleetN, "stackB/conn")
