@@ -15,7 +15,9 @@ type Stall struct {
 	Elapsed time.Duration
 	// Stack is the traceback of the stuck goroutine (the one that called
 	// Watch), not of the watchdog. It is nil in the Finished report, and may be
-	// nil in the first report if the goroutine could not be found.
+	// nil in the first report if the goroutine could not be found (it ended,
+	// or it lies beyond the first 1 MiB of the dump of all goroutines it is
+	// cut from).
 	Stack []byte
 	// Finished is false in the first report (the callback is still running)
 	// and true in the second (the callback finally returned).
