@@ -315,8 +315,9 @@ func (p *Publisher) drainSettled() {
 		}
 		for i, s := range q {
 			c := s.c
+			err := c.outcome.result()
 			p.callSettled(c.after, PublishResult{
-				Outcome: publishOutcome(c.err), Err: c.err, MessageID: c.msg.MessageId,
+				Outcome: publishOutcome(err), Err: err, MessageID: c.msg.MessageId,
 				Written: c.written.Load(), Settled: s.at,
 			})
 			q[i] = settledMsg{}

@@ -97,7 +97,9 @@ type Options struct {
 	OnEvent func(Event)
 
 	// EventBuffer bounds the events waiting for OnEvent. When it is full the
-	// oldest event is dropped and counted: emitting never blocks. Defaults to 256.
+	// oldest event is dropped and counted: emitting never blocks. The buffer
+	// is allocated as events come (8 slots, doubling up to the bound while
+	// the handler lags) and released once they are delivered. Defaults to 256.
 	EventBuffer int
 
 	// StallThreshold is how long a user callback (event handler, ready hook,

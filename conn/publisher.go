@@ -274,7 +274,7 @@ func (p *Publisher) accept(ctx context.Context, exchange, key string, msg amqp.P
 			return nil, p.closedErr()
 		}
 	}
-	c := &Confirmation{ctx: ctx, exchange: exchange, key: key, msg: msg, size: size, done: make(chan struct{}), after: after}
+	c := &Confirmation{ctx: ctx, exchange: exchange, key: key, msg: msg, size: size, after: after}
 	if err := p.enqueue(ctx, c); err != nil {
 		<-p.window
 		return nil, err
@@ -307,8 +307,8 @@ func (p *Publisher) enqueue(ctx context.Context, c *Confirmation) error {
 			if ctx.Done() != nil {
 				c.stopExpiry = context.AfterFunc(ctx, func() { p.expire(c) })
 			}
+			p.kickLocked(pc)
 			p.mu.Unlock()
-			pc.kick()
 			return nil
 		}
 		installed := p.installed

@@ -13,9 +13,11 @@ import (
 // pubChannel is one incarnation of a publisher's channel: opened in confirm
 // mode on one connection, it lives until the channel or the connection dies.
 // Its delivery tags start at 1; which message has which tag is in the
-// ledger. Two goroutines serve it: the writer, and the reader of its
-// confirms and returns (amqp091-go drops a notification its listener does
-// not take within 5 s, while a write may block on TCP backpressure).
+// ledger. Two goroutines serve it: the reader of its confirms and returns
+// (amqp091-go drops a notification its listener does not take within 5 s,
+// while a write may block on TCP backpressure), and the writer, which runs
+// only while there is something to write: an idle publisher holds no writer
+// goroutine.
 type pubChannel struct {
 	ch       *amqp.Channel
 	conn     *amqp.Connection
@@ -30,18 +32,24 @@ type pubChannel struct {
 	closes   chan *amqp.Error
 	returned map[uint64]amqp.Return // by sequence; the reader's own
 
-	wake   chan struct{} // capacity 1: the writer has something to do
 	ctx    context.Context
 	cancel context.CancelFunc // ends ctx when the incarnation ends
 	over   bool               // guarded by Publisher.mu
+	// writing is set while a writer goroutine runs; guarded by
+	// Publisher.mu, under which the writer also decides to exit, so a
+	// message pushed after that decision starts a new writer.
+	writing bool
+	batch   []*Confirmation // the writer's scratch; one writer at a time
 }
 
-// kick wakes the writer without blocking.
-func (pc *pubChannel) kick() {
-	select {
-	case pc.wake <- struct{}{}:
-	default: // a wake-up is pending; the writer looks at the whole ledger
+// kickLocked starts pc's writer unless one runs (it looks at the whole
+// ledger before it exits) or pc has ended. Caller must hold p.mu.
+func (p *Publisher) kickLocked(pc *pubChannel) {
+	if pc.writing || pc.over {
+		return
 	}
+	pc.writing = true
+	p.goWork(func() { p.write(pc) })
 }
 
 // admits checks what only the connection can tell about c: that its
@@ -101,7 +109,6 @@ func (p *Publisher) open(c *amqp.Connection, connGone <-chan *amqp.Error) (*pubC
 		ch: ch, conn: c, connGone: connGone, user: pubConnUser(c), frameMax: c.Config.FrameSize,
 		confirms: ch.NotifyPublish(make(chan amqp.Confirmation, p.opts.MaxInFlight)),
 		closes:   closes,
-		wake:     make(chan struct{}, 1),
 	}
 	if p.opts.Mandatory {
 		// Only mandatory messages come back: RabbitMQ does not support
@@ -133,9 +140,8 @@ func (p *Publisher) install(pc *pubChannel, reopened bool) {
 	p.cur = pc
 	close(p.installed)
 	p.goWork(func() { p.read(pc) })
-	p.goWork(func() { p.write(pc) })
+	p.kickLocked(pc) // messages carried over from the last channel go first
 	p.mu.Unlock()
-	pc.kick()
 }
 
 // goWork runs f on a goroutine counted by the publisher and the supervisor,
@@ -153,47 +159,46 @@ const writeBatch = 64
 
 // write is pc's writer: the only goroutine that publishes on pc.ch, so the
 // delivery tags of its writes are known, and recorded in the ledger, before
-// their confirms can arrive.
+// their confirms can arrive. It runs until it finds nothing to write, and
+// decides that under p.mu: kickLocked starts the next one.
 func (p *Publisher) write(pc *pubChannel) {
-	batch := make([]*Confirmation, 0, writeBatch)
 	for {
-		select {
-		case <-pc.wake:
-		case <-pc.ctx.Done():
+		// A blocked broker stops reading the socket: a write now would
+		// stall until the alarm clears, holding the ledger behind it.
+		if p.s.waitUnblocked(pc.ctx) != nil {
+			return // pc ended; no writer starts on it again
+		}
+		p.mu.Lock()
+		if pc.over {
+			p.mu.Unlock()
 			return
 		}
-		for {
-			// A blocked broker stops reading the socket: a write now would
-			// stall until the alarm clears, holding the ledger behind it.
-			if p.s.waitUnblocked(pc.ctx) != nil {
-				return
-			}
-			p.mu.Lock()
-			if pc.over {
-				p.mu.Unlock()
-				return
-			}
-			batch = p.takeWritableLocked(pc, batch[:0])
+		if pc.batch == nil {
+			pc.batch = make([]*Confirmation, 0, writeBatch)
+		}
+		batch := p.takeWritableLocked(pc, pc.batch[:0])
+		if len(batch) == 0 {
+			pc.writing = false
+			clear(pc.batch[:cap(pc.batch)]) // hold no settled message while idle
 			p.mu.Unlock()
-			if len(batch) == 0 {
-				break
+			return
+		}
+		p.mu.Unlock()
+		for i, c := range batch {
+			if !c.taker.CompareAndSwap(pc, pubWrote) {
+				p.giveBack(pc, batch[i+1:], false)
+				continue
 			}
-			for i, c := range batch {
-				if !c.taker.CompareAndSwap(pc, pubWrote) {
-					p.giveBack(pc, batch[i+1:], false)
-					continue
-				}
-				c.written.Store(true)
-				// Counted before the write: the confirm may be counted
-				// before Publish returns.
-				p.s.ctr.published.Add(1)
-				if err := pc.ch.Publish(c.exchange, c.key, p.opts.Mandatory, false, c.msg); err != nil {
-					// The channel or its connection is dying; the reader
-					// retires it.
-					p.s.ctr.published.Add(^uint64(0))
-					p.giveBack(pc, batch[i:], true)
-					return
-				}
+			c.written.Store(true)
+			// Counted before the write: the confirm may be counted
+			// before Publish returns.
+			p.s.ctr.published.Add(1)
+			if err := pc.ch.Publish(c.exchange, c.key, p.opts.Mandatory, false, c.msg); err != nil {
+				// The channel or its connection is dying; the reader
+				// retires it.
+				p.s.ctr.published.Add(^uint64(0))
+				p.giveBack(pc, batch[i:], true)
+				return
 			}
 		}
 	}
@@ -282,9 +287,7 @@ func (p *Publisher) read(pc *pubChannel) {
 					more = false
 				}
 			}
-			if p.confirm(pc, cf) {
-				pc.kick() // a suspect was alone in flight: write on
-			}
+			p.confirm(pc, cf)
 		case r, ok := <-returns:
 			if !ok {
 				returns = nil
@@ -345,6 +348,9 @@ func (p *Publisher) confirm(pc *pubChannel, cf amqp.Confirmation) bool {
 	default:
 		p.s.ctr.confirmed.Add(1)
 		p.retireLocked(c, nil)
+	}
+	if c.suspect {
+		p.kickLocked(pc) // a suspect was alone in flight: write on
 	}
 	return c.suspect
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -22,9 +23,11 @@ type Confirmation struct {
 	key      string
 	msg      amqp.Publishing
 	size     int // upper bound of its encoded properties
-	done     chan struct{}
-	err      error          // written once, before done is closed
-	after    PublishSettled // the interceptors' settle function, or nil
+	// outcome is the settled outcome; done, made by the first Done or Wait
+	// that finds the message unsettled, is closed when it settles. Most
+	// messages settle before anyone looks, and never need a channel.
+	outcome pubSettlement
+	after   PublishSettled // the interceptors' settle function, or nil
 	// taker is the channel whose writer took the message and has not
 	// written it yet, pubWrote once it starts the write, or nil. The writer
 	// and expire race for it with a compare-and-swap: a message expires
@@ -48,7 +51,10 @@ type Confirmation struct {
 func (c *Confirmation) MessageID() string { return c.msg.MessageId }
 
 // Done returns a channel closed once the outcome is known.
-func (c *Confirmation) Done() <-chan struct{} { return c.done }
+func (c *Confirmation) Done() <-chan struct{} {
+	done, _, _ := c.outcome.watch()
+	return done
+}
 
 // Wait waits for the outcome, bounded by ctx: nil once the broker has
 // confirmed the message, or why it will not be. If ctx ends first Wait
@@ -56,17 +62,61 @@ func (c *Confirmation) Done() <-chan struct{} { return c.done }
 // confirmed, and its own context (the one it was published with) still
 // bounds its republication.
 func (c *Confirmation) Wait(ctx context.Context) error {
-	select {
-	case <-c.done:
-		return c.err
-	default:
+	done, err, settled := c.outcome.watch()
+	if settled {
+		return err
 	}
 	select {
-	case <-c.done:
-		return c.err
+	case <-done:
+		_, err, _ = c.outcome.watch()
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// pubSettlement is a message's outcome, set once, with a channel made only
+// for those who wait before it is set.
+type pubSettlement struct {
+	mu      sync.Mutex
+	done    chan struct{} // nil until someone waits
+	err     error
+	settled bool
+}
+
+// pubSettled is the Done channel of a message settled before anyone asked.
+var pubSettled = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+// watch returns the channel closed at settlement, and the outcome if it is
+// settled already.
+func (o *pubSettlement) watch() (done <-chan struct{}, err error, settled bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done == nil {
+		if o.settled {
+			return pubSettled, o.err, true
+		}
+		o.done = make(chan struct{})
+	}
+	return o.done, o.err, o.settled
+}
+
+// result is the recorded outcome; only meaningful once settled.
+func (o *pubSettlement) result() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
+
+// set records err as the outcome and wakes the waiters; only retireLocked
+// calls it, once.
+func (o *pubSettlement) set(err error) {
+	o.mu.Lock()
+	o.err, o.settled = err, true
+	if o.done != nil {
+		close(o.done)
+	}
+	o.mu.Unlock()
 }
 
 // ledger holds a publisher's unsettled messages in sequence (publish) order.
@@ -153,8 +203,7 @@ func (p *Publisher) retireLocked(c *Confirmation, err error) {
 	// The slot first: a caller that waits for this message and then
 	// publishes the next one finds room without waiting a second time.
 	<-p.window
-	c.err = err
-	close(c.done)
+	c.outcome.set(err)
 	p.settledLocked(c)
 	if p.draining && p.led.len() == 0 && !p.shut {
 		select {

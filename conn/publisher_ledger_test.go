@@ -27,7 +27,7 @@ func TestConfirmationWait(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &Publisher{window: make(chan struct{}, 1)}
 			p.window <- struct{}{}
-			c := &Confirmation{done: make(chan struct{})}
+			c := &Confirmation{}
 			p.led.push(c)
 			if tc.settled {
 				p.retireLocked(c, ErrNacked)

@@ -26,9 +26,9 @@ type Supervisor struct {
 	redacted []string // opts.URLs, redacted once
 	log      *slog.Logger
 	watchdog *heartbeat.Watchdog
-	// handlerLane watches the event handler. It is bound to the dispatcher
-	// goroutine on its first event; Close uses it to notice a call from
-	// inside the handler.
+	// handlerLane watches the event handler. It is bound to each
+	// delivering goroutine of the dispatcher as it starts; Close uses it to
+	// notice a call from inside the handler.
 	handlerLane atomic.Pointer[heartbeat.Lane]
 	// loopLane is bound to the run goroutine, where hooks run.
 	loopLane atomic.Pointer[heartbeat.Lane]
@@ -103,6 +103,9 @@ func New(opts Options) (*Supervisor, error) {
 	}
 	s.watchdog = heartbeat.NewWatchdog(s.reportStall)
 	s.events = newDispatcher(opts.EventBuffer, opts.OnEvent, s.callHandler, s.warnDropped)
+	// The dispatcher starts a goroutine per burst of events; each one gets
+	// a Lane of its own before its first handler call.
+	s.events.onRun = func() { s.handlerLane.Store(s.watchdog.Lane()) }
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	return s, nil
@@ -323,15 +326,10 @@ func (s *Supervisor) warnDropped(total uint64) {
 
 // callHandler runs the user's event handler under the watchdog and survives
 // its panics: a broken handler must not take the dispatcher down. Only the
-// dispatcher goroutine calls it, so the Lane (a watchdog bound to that
-// goroutine, cheaper per call) needs no lock.
+// dispatcher's delivering goroutine calls it, after binding the Lane (a
+// watchdog bound to that goroutine, cheaper per call) in onRun.
 func (s *Supervisor) callHandler(h func(Event), e Event) {
-	lane := s.handlerLane.Load()
-	if lane == nil {
-		lane = s.watchdog.Lane()
-		s.handlerLane.Store(lane)
-	}
-	_ = s.guard("event handler", lane.Watch, func() error { h(e); return nil })
+	_ = s.guard("event handler", s.handlerLane.Load().Watch, func() error { h(e); return nil })
 }
 
 // callUser runs a user callback under the stall watchdog and turns a panic

@@ -15,11 +15,8 @@ const (
 	// idBufSize holds "goroutine 18446744073709551615 [" with room to spare.
 	idBufSize = 64
 	// firstDumpSize is the initial buffer for a dump of all goroutines; it is
-	// doubled until the dump fits, up to maxDumpSize.
+	// doubled until the dump fits, up to maxStallDump.
 	firstDumpSize = 64 << 10
-	// maxDumpSize caps the memory a stall report may take; a process with so
-	// many goroutines that their stacks exceed it gets a truncated search.
-	maxDumpSize = 64 << 20
 )
 
 var goroutinePrefix = []byte("goroutine ")
@@ -55,24 +52,11 @@ func parseGoroutineID(b []byte) uint64 {
 }
 
 // goroutineStack returns the traceback of the goroutine with the given id, or
-// nil if no such goroutine exists (it finished, or id is 0). It stops the
-// world briefly, so it is for rare events such as stall reports only.
+// nil if no such goroutine exists (it finished, or id is 0) or it is beyond
+// the first maxStallDump bytes of the dump. It stops the world briefly, so
+// it is for rare events such as stall reports only.
 func goroutineStack(id uint64) []byte {
-	if id == 0 {
-		return nil
-	}
-	size := firstDumpSize
-	var dump []byte
-	for {
-		buf := make([]byte, size)
-		n := runtime.Stack(buf, true)
-		dump = buf[:n]
-		if n < size || size >= maxDumpSize {
-			break
-		}
-		size *= 2
-	}
-	return findGoroutine(dump, id)
+	return findGoroutineIn(dumpAll(maxStallDump), id)
 }
 
 // findGoroutine extracts the block of goroutine id from a runtime.Stack dump

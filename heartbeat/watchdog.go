@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"runtime"
 	"sync"
 	"time"
 )
@@ -14,7 +15,9 @@ type Stall struct {
 	Elapsed time.Duration
 	// Stack is the traceback of the stuck goroutine (the one that called
 	// Watch), not of the watchdog. It is nil in the Finished report, and may be
-	// nil in the first report if the goroutine could not be found.
+	// nil in the first report if the goroutine could not be found (it ended,
+	// or it lies beyond the first 1 MiB of the dump of all goroutines it is
+	// cut from).
 	Stack []byte
 	// Finished is false in the first report (the callback is still running)
 	// and true in the second (the callback finally returned).
@@ -203,7 +206,7 @@ func (wt *watch) fire() {
 
 	// The stack is taken outside the lock: it stops the world, and done must
 	// not wait for it.
-	stack := goroutineStack(goid)
+	stack := findGoroutineIn(sharedDump(start), goid)
 	wt.w.report(Stall{Name: name, Elapsed: time.Since(start), Stack: stack})
 
 	wt.mu.Lock()
@@ -226,4 +229,78 @@ func (l *Lane) Current() bool {
 	}
 	var buf [idBufSize]byte
 	return goroutineID(&buf) == l.goid
+}
+
+// maxStallDump bounds the dump of all goroutines behind a stall report. Go
+// can trace another goroutine only by tracing all of them, with the world
+// stopped; the dump is cut at this size (the goroutines of a process are
+// listed about in creation order, and the supervisor's are created early),
+// so a process with tens of thousands of goroutines pays neither a
+// 64 MiB buffer nor a doubling series of stopped worlds per stall. A stuck
+// goroutine beyond the cut is reported without a stack.
+const maxStallDump = 1 << 20
+
+// stallDumps makes concurrent stall reports share one dump: when many
+// callbacks stall at once (a GC pause, a host that froze), one dump serves
+// them all instead of stopping the world once per report.
+var stallDumps struct {
+	mu  sync.Mutex
+	cur *dumpCall // the dump in progress, or nil
+}
+
+// dumpCall is one dump of all goroutines, shared by the reports that wait
+// for it.
+type dumpCall struct {
+	began time.Time
+	done  chan struct{} // closed once dump is set
+	dump  []byte
+}
+
+// sharedDump returns a dump of all goroutines taken after since: the one in
+// progress if it began after since (the callback was running by then, so
+// its stack is in it), else a new one. The dump is released with its last
+// reader.
+func sharedDump(since time.Time) []byte {
+	for {
+		stallDumps.mu.Lock()
+		c := stallDumps.cur
+		if c == nil {
+			c = &dumpCall{began: time.Now(), done: make(chan struct{})}
+			stallDumps.cur = c
+			stallDumps.mu.Unlock()
+			c.dump = dumpAll(maxStallDump)
+			stallDumps.mu.Lock()
+			stallDumps.cur = nil
+			stallDumps.mu.Unlock()
+			close(c.done)
+			return c.dump
+		}
+		stallDumps.mu.Unlock()
+		<-c.done
+		if c.began.After(since) {
+			return c.dump
+		}
+	}
+}
+
+// dumpAll returns runtime.Stack of all goroutines, in a buffer that starts at
+// firstDumpSize and doubles while the dump fills it, up to limit.
+func dumpAll(limit int) []byte {
+	size := min(firstDumpSize, limit)
+	for {
+		buf := make([]byte, size)
+		n := runtime.Stack(buf, true)
+		if n < size || size >= limit {
+			return buf[:n]
+		}
+		size = min(2*size, limit)
+	}
+}
+
+// findGoroutineIn is findGoroutine, with id 0 (unknown) finding nothing.
+func findGoroutineIn(dump []byte, id uint64) []byte {
+	if id == 0 {
+		return nil
+	}
+	return findGoroutine(dump, id)
 }

@@ -287,3 +287,81 @@ func TestLaneCurrentOnlyOnItsGoroutine(t *testing.T) {
 		t.Fatal("Current() = true on a nil Lane")
 	}
 }
+
+// TestStallDumpShared: reports that wait for a dump in progress, begun after
+// their callbacks started, share it instead of stopping the world again; a
+// report whose callback started after that dump began takes its own.
+func TestStallDumpShared(t *testing.T) {
+	before := time.Now()
+	shared := []byte("goroutine 1 [running]:\nshared dump\n")
+	c := &dumpCall{began: time.Now(), done: make(chan struct{})}
+	stallDumps.mu.Lock()
+	stallDumps.cur = c
+	stallDumps.mu.Unlock()
+
+	const waiters = 8
+	got := make(chan []byte, waiters)
+	for i := 0; i < waiters; i++ {
+		go func() { got <- sharedDump(before) }()
+	}
+	late := make(chan []byte, 1)
+	go func() { late <- sharedDump(time.Now().Add(time.Hour)) }() // started after c began
+
+	time.Sleep(shortTimeout / 3) // let them all find c in progress
+	c.dump = shared
+	stallDumps.mu.Lock()
+	stallDumps.cur = nil
+	stallDumps.mu.Unlock()
+	close(c.done)
+
+	for i := 0; i < waiters; i++ {
+		select {
+		case d := <-got:
+			if !bytes.Equal(d, shared) {
+				t.Fatalf("waiter %d got a dump of its own (%d bytes), want the shared one", i, len(d))
+			}
+		case <-time.After(defaultTestTimeout):
+			t.Fatal("a waiter never got the shared dump")
+		}
+	}
+	select {
+	case d := <-late:
+		if bytes.Equal(d, shared) || !bytes.Contains(d, []byte("TestStallDumpShared")) {
+			t.Fatalf("a report whose callback began after the dump got %q, want a fresh dump of all goroutines", d)
+		}
+	case <-time.After(defaultTestTimeout):
+		t.Fatal("the late report never got a dump")
+	}
+}
+
+// TestStallDumpBounded: the dump behind a stall report never exceeds its
+// bound, however many goroutines there are, and a goroutine within the
+// bound is still found.
+func TestStallDumpBounded(t *testing.T) {
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait() // after close(release), which is deferred next
+	defer close(release)
+	ids := make(chan uint64, 1)
+	go func() {
+		var buf [idBufSize]byte
+		ids <- goroutineID(&buf)
+		blockedInUserCode(release)
+	}()
+	id := <-ids
+	for i := 0; i < 2000; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); blockedInUserCode(release) }()
+	}
+	const limit = 96 << 10 // not a power-of-two multiple of the first buffer
+	d := dumpAll(limit)
+	if len(d) > limit {
+		t.Fatalf("dump of %d bytes, over its bound of %d", len(d), limit)
+	}
+	if len(d) < limit/2 {
+		t.Fatalf("dump of %d bytes with 2000 goroutines: the bound cut it far too early", len(d))
+	}
+	if s := findGoroutineIn(d, id); !bytes.Contains(s, []byte("blockedInUserCode")) {
+		t.Fatalf("goroutine %d, started first, not found in the bounded dump", id)
+	}
+}

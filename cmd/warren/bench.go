@@ -56,16 +56,20 @@ type benchConfig struct {
 	sweepSeed                int64
 	sweepHeartbeat           time.Duration
 
+	fleetN         int
+	fleetRuns      int
+	fleetHeartbeat time.Duration
+
 	naiveDelay, resetAfter time.Duration
 	debug                  bool
 	command                string
 }
 
-var benchScenarios = []string{scenThroughput, scenIdle, scenOutage, scenSweep, scenDetection, scenLoss}
+var benchScenarios = []string{scenThroughput, scenIdle, scenFleet, scenOutage, scenSweep, scenDetection, scenLoss}
 
 // benchHelp is what warren bench -h prints, before the flags.
 const benchHelp = `
-usage: warren bench [-quick] [-json FILE] [-scenarios throughput,idle,outage,detection,loss] [flags]
+usage: warren bench [-quick] [-json FILE] [-scenarios throughput,idle,fleet,outage,sweep,detection,loss] [flags]
 
 Measures warren against raw amqp091-go, a naive reconnect loop and
 amqp091-go's own recovery, each in a worker process of its own, against a
@@ -98,6 +102,9 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchConfig, erro
 	tp := fs.String("throughput-contenders", "raw,warren", "throughput: contenders (raw, naive, recovery, warren)")
 	fs.DurationVar(&c.idleFor, "idle", 10*time.Second, "idle: window length")
 	fs.IntVar(&c.idleRuns, "idle-runs", 5, "idle: rounds (all contenders at once); the median is reported")
+	fs.IntVar(&c.fleetN, "fleet-n", 500, "fleet: clients (connection + publishing channel) in one worker")
+	fs.IntVar(&c.fleetRuns, "fleet-runs", 5, "fleet: idle rounds of one client (all contenders at once); the median is reported")
+	fs.DurationVar(&c.fleetHeartbeat, "fleet-heartbeat", time.Second, "fleet: AMQP heartbeat of the idle client")
 	fs.IntVar(&c.kills, "kills", 10, "outage: broker-side kills per contender")
 	fs.DurationVar(&c.killSpacing, "kill-spacing", 1500*time.Millisecond, "outage: time from ready to the next kill")
 	fs.IntVar(&c.detections, "detections", 5, "detection: blackholes per contender")
@@ -131,6 +138,7 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchConfig, erro
 	if *quick {
 		c.n, c.runs, c.idleFor, c.idleRuns, c.kills, c.detections = 2000, 1, 2*time.Second, 1, 2, 1
 		c.lossN, c.killFor, c.lossDeadline = 1500, 3*time.Second, 30*time.Second
+		c.fleetN, c.fleetRuns = 20, 1
 		*durs, c.sweepReps, c.sweepGapMin, c.sweepGapMax = "1s", 1, 2*time.Second, 3*time.Second
 	}
 	var err error
@@ -152,7 +160,7 @@ func parseBenchFlags(args []string, stdout, stderr io.Writer) (benchConfig, erro
 	if c.sweepGapMin <= 0 || c.sweepGapMax < c.sweepGapMin {
 		return c, fmt.Errorf("bench: want 0 < -sweep-gap-min <= -sweep-gap-max, got %v and %v", c.sweepGapMin, c.sweepGapMax)
 	}
-	if c.n < 1 || c.sweepReps < 1 || c.runs < 1 || c.window < 1 || c.size < benchMinBody || c.kills < 1 || c.idleRuns < 1 || c.detections < 1 || c.lossN < 1 || c.lossRate < 1 {
+	if c.n < 1 || c.sweepReps < 1 || c.runs < 1 || c.window < 1 || c.size < benchMinBody || c.kills < 1 || c.idleRuns < 1 || c.detections < 1 || c.lossN < 1 || c.lossRate < 1 || c.fleetN < 1 || c.fleetRuns < 1 {
 		return c, fmt.Errorf("bench: counts must be positive and -size at least %d", benchMinBody)
 	}
 	c.command = "warren bench " + strings.Join(args, " ")
@@ -298,6 +306,8 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 			bn.throughput(ctx)
 		case scenIdle:
 			bn.idle(ctx)
+		case scenFleet:
+			bn.fleet(ctx)
 		case scenOutage:
 			bn.outage(ctx)
 		case scenSweep:

@@ -55,6 +55,9 @@ type workerResult struct {
 	Bitmap    string `json:"confirmed_bitmap,omitempty"` // base64 bitset of confirmed message numbers
 	ElapsedNS int64  `json:"elapsed_ns,omitempty"`       // first publish until every message settled or the deadline
 	Losses    int    `json:"losses,omitempty"`           // connections lost during the run, as the worker saw them
+
+	// fleet: what the clients hold (the idle figures above with Duration > 0)
+	Fleet *benchFleetResult `json:"fleet,omitempty"`
 }
 
 // benchReporter writes protocol lines; it is safe for concurrent use because

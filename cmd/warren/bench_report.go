@@ -93,9 +93,13 @@ func rowSpecs(cfg benchConfig) []rowSpec {
 		{scenario: scenLoss, metric: "losses_seen", figure: "connection losses the publisher saw", unit: "count",
 			agg: benchSum, contenders: benchReconnecting},
 	}
+	// The fleet's rows go after the idle rows: both are about what warren
+	// costs while nothing happens.
+	at := slices.IndexFunc(specs, func(s rowSpec) bool { return s.scenario == scenLoss })
+	specs = slices.Insert(specs, at, fleetRowSpecs(cfg)...)
 	// The sweep's rows go after the outage rows: both are about the
 	// reconnect policy.
-	at := slices.IndexFunc(specs, func(s rowSpec) bool { return s.scenario == scenDetection })
+	at = slices.IndexFunc(specs, func(s rowSpec) bool { return s.scenario == scenDetection })
 	return slices.Insert(specs, at, sweepRowSpecs(cfg)...)
 }
 

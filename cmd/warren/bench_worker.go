@@ -77,7 +77,7 @@ func parseWorkerFlags(args []string, stderr io.Writer) (workerConfig, error) {
 	fs := flag.NewFlagSet("bench worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Contender, "contender", "", "raw, naive, recovery or warren")
-	fs.StringVar(&c.Scenario, "scenario", "", "throughput, idle, outage, detection or loss")
+	fs.StringVar(&c.Scenario, "scenario", "", "throughput, idle, outage, detection, loss or fleet")
 	fs.StringVar(&c.URL, "url", "", "broker URL")
 	fs.StringVar(&c.Queue, "queue", "", "queue to publish to and consume from")
 	fs.StringVar(&c.Consume, "consume", "", "queue to consume from instead of -queue")
@@ -149,6 +149,8 @@ func runWorker(ctx, stop context.Context, cfg workerConfig, rep *benchReporter) 
 		return workerDetection(ctx, stop, c, cfg, rep)
 	case scenLoss:
 		return workerLoss(ctx, stop, c, cfg, rep)
+	case scenFleet:
+		return workerFleet(ctx, stop, cfg)
 	}
 	return nil, fmt.Errorf("bench worker: unknown scenario %q", cfg.Scenario)
 }
