@@ -64,6 +64,22 @@ type PublisherOptions struct {
 	// ConfirmLostRepublish.
 	OnConfirmLost ConfirmLostPolicy
 
+	// NackRepublishes bounds how many times a message the broker nacked
+	// (basic.nack) is republished under ConfirmLostRepublish, with the same
+	// MessageId, after a wait of 500 ms that doubles each time (up to 5 s):
+	// a quorum queue nacks what it gets while it elects a new leader after a
+	// node's loss, which passes. Past the limit, or once its context ends,
+	// the message fails with an error wrapping ErrNacked that says how many
+	// nacks it got; a full queue with x-overflow reject-publish nacks until
+	// consumers catch up, so it fails that way too. Under ConfirmLostFail,
+	// or with a negative value, a nack fails the message with ErrNacked at
+	// once. Defaults to 3.
+	NackRepublishes int
+
+	// nackBackoff overrides the first wait before a nack's republication
+	// (pubNackBackoff), for tests.
+	nackBackoff time.Duration
+
 	// Mandatory publishes with the mandatory flag: a message the broker cannot
 	// route to any queue fails with a *ReturnedError instead of being dropped
 	// by the broker. The publisher matches a return to its message by a
@@ -80,6 +96,9 @@ func (o PublisherOptions) withDefaults() PublisherOptions {
 	}
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.NackRepublishes == 0 {
+		o.NackRepublishes = DefaultNackRepublishes
 	}
 	return o
 }

@@ -227,7 +227,7 @@ func (p *Publisher) takeWritableLocked(pc *pubChannel, batch []*Confirmation) []
 		if c.written.Load() {
 			republished++
 		}
-		c.pc, c.tag = pc, tag
+		c.pc, c.tag, c.nackedLast = pc, tag, false
 		c.taker.Store(pc)
 		tag++
 		p.led.sent++
@@ -332,12 +332,13 @@ func (p *Publisher) confirm(pc *pubChannel, cf amqp.Confirmation) bool {
 	if pc.over || c == nil {
 		return false // sent again on the next channel, or taken by Close
 	}
-	r, returned := pc.returned[c.seq]
-	delete(pc.returned, c.seq)
+	suspect := c.suspect
+	r, returned := pc.returned[c.stamp]
+	delete(pc.returned, c.stamp)
 	switch {
 	case !cf.Ack:
 		p.s.ctr.nacked.Add(1)
-		p.retireLocked(c, ErrNacked)
+		p.nackedLocked(c)
 	case returned:
 		p.s.ctr.confirmed.Add(1)
 		p.s.ctr.returned.Add(1)
@@ -346,7 +347,7 @@ func (p *Publisher) confirm(pc *pubChannel, cf amqp.Confirmation) bool {
 		p.s.ctr.confirmed.Add(1)
 		p.retireLocked(c, nil)
 	}
-	return c.suspect
+	return suspect
 }
 
 // reopen opens a new channel on the connection of old, which the broker

@@ -549,8 +549,8 @@ func pubFakeMessageID(props []byte) string {
 			continue
 		}
 		switch bit {
-		case 13: // headers: a table
-			return ""
+		case 13: // headers: a table, after its length
+			rest = rest[4+binary.BigEndian.Uint32(rest):]
 		case 12, 11: // delivery-mode, priority: octets
 			rest = rest[1:]
 		case 7:
