@@ -363,7 +363,7 @@ const (
 // at once. Caller must hold p.mu.
 func (p *Publisher) nackedLocked(c *Confirmation) {
 	c.nacks++
-	c.suspect = false // it did not close the channel
+	c.suspect, c.deaths = false, 0 // the broker answered it: it did not close the channel
 	limit := p.opts.NackRepublishes
 	switch {
 	case p.opts.OnConfirmLost == ConfirmLostFail || limit < 0:
