@@ -66,7 +66,7 @@ type PublisherOptions struct {
 
 	// NackRepublishes bounds how many times a message the broker nacked
 	// (basic.nack) is republished under ConfirmLostRepublish, with the same
-	// MessageId, after a wait of 500 ms that doubles each time (up to 5 s):
+	// MessageId, after a wait of 1 s that doubles each time (up to 5 s):
 	// a quorum queue nacks what it gets while it elects a new leader after a
 	// node's loss, which passes. Past the limit, or once its context ends,
 	// the message fails with an error wrapping ErrNacked that says how many

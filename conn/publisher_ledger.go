@@ -340,12 +340,13 @@ const DefaultNackRepublishes = 3
 
 // pubNackBackoff is the wait before the first republication of a nacked
 // message; it doubles for each further one, up to pubNackBackoffMax. The
-// waits add up to 3.5 s over the default 3 republications: longer than a
-// quorum queue's leader election after a node's loss (about 1-3 s measured,
-// see integration/cluster), so a nack storm during an election is not
+// waits add up to 7 s over the default 3 republications: longer than a
+// quorum queue's leader election after a node's loss (0.3-0.9 s measured on
+// an idle machine, see integration/cluster), and than a new quorum queue
+// takes to start its members on a loaded one, so a nack storm is not
 // republished into the same storm at once.
 const (
-	pubNackBackoff    = 500 * time.Millisecond
+	pubNackBackoff    = time.Second
 	pubNackBackoffMax = 5 * time.Second
 )
 

@@ -172,11 +172,11 @@ func TestPublisherCloseDrainsParked(t *testing.T) {
 	}
 }
 
-// TestPublisherNackBackoff pins the documented schedule: 500 ms, doubling,
+// TestPublisherNackBackoff pins the documented schedule: 1 s, doubling,
 // capped at 5 s.
 func TestPublisherNackBackoff(t *testing.T) {
 	p := &Publisher{}
-	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
 	for i, w := range want {
 		if got := p.nackBackoff(i + 1); got != w {
 			t.Errorf("nackBackoff(%d) = %v, want %v", i+1, got, w)

@@ -82,6 +82,13 @@ func TestFailoverAsAUserLivesIt(t *testing.T) {
 		t.Fatalf("Consume: %v", err)
 	}
 	publisher, pubRec := start(t, conn.Options{URLs: c.URLs(), ConnectionName: t.Name() + "-publisher"})
+	t.Cleanup(func() {
+		if t.Failed() {
+			logBrokerTrouble(t, c)
+			logEvents(t, "consumer", conRec)
+			logEvents(t, "publisher", pubRec)
+		}
+	})
 	pub, err := publisher.NewPublisher(ctx, conn.PublisherOptions{})
 	if err != nil {
 		t.Fatalf("NewPublisher: %v", err)
@@ -137,6 +144,12 @@ func TestFailoverAsAUserLivesIt(t *testing.T) {
 
 	a := fl.account()
 	st := publisher.Stats()
+	if !drained {
+		fl.mu.Lock()
+		t.Logf("deliveries in the last 10 s of the drain: %d; last delivery at %s", countAfter(fl.delivers, time.Now().Add(-10*time.Second)),
+			fl.delivers[len(fl.delivers)-1].Format("15:04:05.000"))
+		fl.mu.Unlock()
+	}
 	t.Logf("accounting: published %d, confirmed %d, nacked %d (broker nacks, republished), failed to the app %d, consumed %d, duplicates %d, lost %d; republished %d",
 		a.published, a.confirmed, st.Nacked, a.failed, a.consumed, a.duplicates, a.lost, st.Republished)
 	for _, r := range results {
@@ -322,6 +335,7 @@ func (f *flow) waitFlowing(t *testing.T, since time.Time, n int) time.Time {
 	for {
 		f.mu.Lock()
 		confirms, delivers := countAfter(f.confirms, since), countAfter(f.delivers, since)
+		failures := fmt.Sprint(f.failures)
 		f.mu.Unlock()
 		if confirms >= n && delivers >= n {
 			return time.Now()
@@ -329,15 +343,20 @@ func (f *flow) waitFlowing(t *testing.T, since time.Time, n int) time.Time {
 		select {
 		case <-f.progress:
 		case <-timer.C:
-			t.Fatalf("after %v only %d confirms and %d deliveries since the fault, want %d each", defaultTestTimeout, confirms, delivers, n)
+			t.Fatalf("after %v only %d confirms and %d deliveries since %s, want %d each; failures so far: %.500s",
+				defaultTestTimeout, confirms, delivers, since.Format("15:04:05.000"), n, failures)
 		}
 	}
 }
 
+// countAfter counts the times after since; ts is appended to by
+// concurrent goroutines, so it is nearly, not strictly, ordered.
 func countAfter(ts []time.Time, since time.Time) int {
 	n := 0
-	for i := len(ts) - 1; i >= 0 && ts[i].After(since); i-- {
-		n++
+	for _, at := range ts {
+		if at.After(since) {
+			n++
+		}
 	}
 	return n
 }
@@ -407,4 +426,37 @@ func (f *flow) waitDrained(timeout time.Duration) bool {
 			return false
 		}
 	}
+}
+
+// logBrokerTrouble logs the last warnings and errors of every node's log,
+// for a failed run.
+func logBrokerTrouble(t *testing.T, c *broker.Cluster) {
+	for i := range c.Nodes {
+		log, err := c.NodeLog(i)
+		if err != nil {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(string(log), "\n") {
+			if strings.Contains(l, "[error]") || strings.Contains(l, "[warning]") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		t.Logf("node %d log, last warnings and errors:\n%s", i, strings.Join(lines, "\n"))
+	}
+}
+
+// logEvents logs a supervisor's events but state changes, for a failed run.
+func logEvents(t *testing.T, who string, rec *recorder) {
+	var b strings.Builder
+	for _, e := range rec.Snapshot() {
+		if e.Kind == conn.EventStateChanged {
+			continue
+		}
+		fmt.Fprintf(&b, "\n  %s %s %s %v", e.Time.Format("15:04:05.000"), e.Kind, e.URL, e.Err)
+	}
+	t.Logf("%s events:%s", who, b.String())
 }
