@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -58,11 +59,22 @@ func (c *Consumer) run() {
 			// goroutine) to end, so its subscription is this shutdown's to
 			// end; an attempt stuck on the broker past ctx sees closing and
 			// drops its subscription itself.
+			// Under Supervisor.Close an attempt stuck on the broker
+			// (a consume a quorum queue holds until it has a leader) ends
+			// only with the connection, which closes after this: it is
+			// not waited for, it sees closing and drops its subscription.
 			held := false
 			select {
 			case c.attempting <- struct{}{}:
 				held = true
-			case <-req.ctx.Done():
+			default:
+				if !req.supervisorClosing {
+					select {
+					case c.attempting <- struct{}{}:
+						held = true
+					case <-req.ctx.Done():
+					}
+				}
 			}
 			c.mu.Lock()
 			sub := c.sub
@@ -139,8 +151,9 @@ func (c *Consumer) attemptLocked(conn *amqp.Connection) error {
 		return nil
 	}
 	c.sub = sub
-	c.mu.Unlock()
+	// Under c.mu: a shutdown that finds sub also finds its workers counted.
 	c.startWorkers(sub)
+	c.mu.Unlock()
 	c.sched.Connected()
 	if c.announce {
 		c.s.emit(Event{Kind: EventConsumerResubscribed, Consumer: c.opts.Name, Queue: sub.queue})
@@ -225,6 +238,41 @@ func (c *Consumer) shutdown(sub *subscription, req closeRequest) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("warren: close consumer %s: %w", c.opts.Name, err)
+	}
+	return nil
+}
+
+// consumeUpWait bounds how long the consumer's ready hook waits for its
+// subscription. Hooks run one after the other on the supervisor's
+// goroutine, consumers before publishers: a consume that waits for the
+// broker (a quorum queue electing a leader answers basic.consume only
+// once it has one) would otherwise hold up every publisher of the
+// supervisor, and its readiness. Past the bound the attempt goes on in the
+// background, as a resubscription does.
+const consumeUpWait = 100 * time.Millisecond
+
+// upAttemptLocked makes Up's subscription attempt on conn, waiting for it at
+// most consumeUpWait. It takes over c.attempting, which the caller holds:
+// the attempt releases it when it ends. It returns an error only for an
+// attempt that failed within the wait because conn died.
+func (c *Consumer) upAttemptLocked(ctx context.Context, conn *amqp.Connection) error {
+	done := make(chan error, 1)
+	c.s.work.Go(func() {
+		defer func() { <-c.attempting }()
+		done <- c.attemptLocked(conn)
+	})
+	t := time.NewTimer(consumeUpWait)
+	defer t.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-t.C:
+		return nil // a failure arms a retry, or the next Up takes over
+	case <-ctx.Done():
+		return nil
+	}
+	if err != nil && conn.IsClosed() {
+		return fmt.Errorf("warren: consumer %s: connection closed while subscribing: %w", c.opts.Name, err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package conn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,7 @@ func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err erro
 		return nil, fmt.Errorf("open channel: %w", err)
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && ch != nil {
 			_ = closeChannel(context.Background(), ch, c.s.opts.CloseTimeout)
 		}
 	}()
@@ -65,7 +66,10 @@ func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err erro
 			return nil, fmt.Errorf("set prefetch: %w", err)
 		}
 	}
-	deliveries, err := ch.Consume(queue, c.opts.Name, c.opts.AutoAck, c.opts.Exclusive, false, false, c.opts.Args)
+	deliveries, err := c.consumeBounded(ch, queue)
+	if errors.Is(err, errConsumeStalled) {
+		ch = nil // consumeBounded closes it once the broker answers
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consume %q: %w", queue, err)
 	}
@@ -151,4 +155,51 @@ func closeChannel(ctx context.Context, ch *amqp.Channel, timeout time.Duration) 
 		return nil // gone already: nothing left to close
 	}
 	return err
+}
+
+// consumeTimeout bounds the wait for basic.consume-ok. A quorum queue's
+// member answers a consume only once it knows a leader: during an election
+// (about a second), or for as long as a majority is gone, which on RabbitMQ
+// 3.10 holds the channel up to net_ticktime + 5 s (65 s) per member asked.
+// Past the bound the subscription is retried on a fresh channel, under the
+// consumer's backoff, so a stuck channel does not hold the consumer until
+// the dead-peer limit.
+const consumeTimeout = 5 * time.Second
+
+// errConsumeStalled is the error of a basic.consume that got no answer
+// within consumeTimeout.
+var errConsumeStalled = errors.New("no basic.consume-ok")
+
+// consumeBounded starts consuming queue on ch and waits for the broker's
+// consume-ok at most consumeTimeout. Past it, it returns an error wrapping
+// errConsumeStalled and leaves ch to a goroutine that waits for the
+// broker's answer (or the channel's end) and then closes ch: closing it
+// while the consume is pending would release its channel number for reuse
+// while the broker still has it open, and whatever the late consumer
+// receives is requeued with the channel.
+func (c *Consumer) consumeBounded(ch *amqp.Channel, queue string) (<-chan amqp.Delivery, error) {
+	type result struct {
+		d   <-chan amqp.Delivery
+		err error
+	}
+	answer := make(chan result, 1)
+	c.s.work.Go(func() {
+		d, err := ch.Consume(queue, c.opts.Name, c.opts.AutoAck, c.opts.Exclusive, false, false, c.opts.Args)
+		answer <- result{d, err}
+	})
+	t := time.NewTimer(consumeTimeout)
+	defer t.Stop()
+	err := fmt.Errorf("%w within %v; retrying on a fresh channel", errConsumeStalled, consumeTimeout)
+	select {
+	case r := <-answer:
+		return r.d, r.err
+	case <-t.C:
+	case <-c.stop: // closing: Close must not wait for the broker
+		err = fmt.Errorf("%w: the consumer is closing", errConsumeStalled)
+	}
+	c.s.work.Go(func() {
+		<-answer // the broker answers, or the channel or connection ends
+		_ = closeChannel(context.Background(), ch, c.s.opts.CloseTimeout)
+	})
+	return nil, err
 }

@@ -62,6 +62,8 @@ type pubFakeBroker struct {
 	acked       map[string]int // acks sent, by body
 	refuseOpens int            // channel.opens still to refuse
 	dropLogins  int            // logins still to answer by dropping the socket after start-ok
+	answerQos   bool           // answer basic.qos; basic.consume is never answered
+	consumeOn   []uint16       // the channel of every basic.consume, in order
 	wake        chan struct{}
 	wg          sync.WaitGroup
 }
@@ -77,6 +79,16 @@ func startPubFakeBroker(t testing.TB) *pubFakeBroker {
 	go b.accept()
 	t.Cleanup(b.stop)
 	return b
+}
+
+// consumes returns how many basic.consume the broker got.
+func (b *pubFakeBroker) consumes() int { return len(b.consumeChannels()) }
+
+// consumeChannels returns the channel of every basic.consume, in order.
+func (b *pubFakeBroker) consumeChannels() []uint16 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]uint16(nil), b.consumeOn...)
 }
 
 func (b *pubFakeBroker) url() string { return "amqp://guest:guest@" + b.ln.Addr().String() + "/" }
@@ -287,6 +299,17 @@ func (fc *pubFakeConn) serve() {
 				if args[0]&1 == 0 {
 					_ = fc.method(ch, 85, 11, nil)
 				}
+			case class == 60 && method == 10: // basic.qos
+				fc.b.mu.Lock()
+				answer := fc.b.answerQos
+				fc.b.mu.Unlock()
+				if answer {
+					_ = fc.method(ch, 60, 11, nil)
+				}
+			case class == 60 && method == 20: // basic.consume: recorded, never answered
+				fc.b.mu.Lock()
+				fc.b.consumeOn = append(fc.b.consumeOn, ch)
+				fc.b.mu.Unlock()
 			case class == 60 && method == 40: // basic.publish
 				m := pubFakeMsg{Conn: fc.id, Channel: ch}
 				rest := args[2:]
