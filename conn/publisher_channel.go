@@ -34,6 +34,12 @@ type pubChannel struct {
 	ctx    context.Context
 	cancel context.CancelFunc // ends ctx when the incarnation ends
 	over   bool               // guarded by Publisher.mu
+
+	// nackedSince is when the current run of nacks without an ack began
+	// (zero after an ack); recycling is set once the channel is being
+	// replaced for it (see nackRecycleAfter). Guarded by Publisher.mu.
+	nackedSince time.Time
+	recycling   bool
 }
 
 // kick wakes the writer without blocking.
@@ -335,10 +341,14 @@ func (p *Publisher) confirm(pc *pubChannel, cf amqp.Confirmation) bool {
 	suspect := c.suspect
 	r, returned := pc.returned[c.stamp]
 	delete(pc.returned, c.stamp)
+	if cf.Ack {
+		pc.nackedSince = time.Time{}
+	}
 	switch {
 	case !cf.Ack:
 		p.s.ctr.nacked.Add(1)
 		p.nackedLocked(c)
+		p.noteNackLocked(pc)
 	case returned:
 		p.s.ctr.confirmed.Add(1)
 		p.s.ctr.returned.Add(1)
@@ -389,4 +399,42 @@ func (p *Publisher) reopen(old *pubChannel) {
 			p.s.log.Warn("warren: publisher could not reopen its channel", "publisher", p.opts.Name, "err", err)
 		}
 	}
+}
+
+// nackRecycleAfter is how long a channel may nack everything before the
+// publisher replaces it. On RabbitMQ 3.10 a channel that first publishes to
+// a quorum queue while the queue's record still names a leader on a dead
+// node asks that node to register it, fails (badrpc nodedown), nacks, and
+// asks the same node again for every later publish: it nacks that queue's
+// messages until the dead node is back, while a fresh channel reads the
+// record the new leader has updated. A queue that rejects publishes
+// (x-overflow reject-publish) costs a channel per nackRecycleAfter.
+const nackRecycleAfter = time.Second
+
+// noteNackLocked counts a nack on pc and, once pc has nacked everything for
+// nackRecycleAfter, closes it and opens a new channel on the same
+// connection; messages written on pc and unconfirmed go out again on the
+// new one (or fail, under ConfirmLostFail). Caller must hold p.mu.
+func (p *Publisher) noteNackLocked(pc *pubChannel) {
+	now := time.Now()
+	if pc.nackedSince.IsZero() {
+		pc.nackedSince = now
+		return
+	}
+	if pc.recycling || now.Sub(pc.nackedSince) < nackRecycleAfter || p.shut {
+		return
+	}
+	pc.recycling = true
+	p.s.log.Warn("warren: the broker nacked every message on a publisher channel for a while; opening a new channel",
+		"publisher", p.opts.Name, "for", now.Sub(pc.nackedSince).Round(time.Millisecond))
+	p.goWork(func() {
+		// Retired here, not by its reader, which may see the close
+		// later (or never, past the close's bound): the new channel is
+		// installed only once pc is no longer the current one.
+		_ = closeChannel(context.Background(), pc.ch, p.s.opts.CloseTimeout)
+		p.mu.Lock()
+		p.endLocked(pc, nil)
+		p.mu.Unlock()
+		p.reopen(pc)
+	})
 }

@@ -42,6 +42,7 @@ type pubFakeMsg struct {
 	Key        string
 	Mandatory  bool
 	Confirming bool
+	Open       int // which channel.open of the broker's its channel was, from 1
 	MessageID  string
 	Body       string
 	props      []byte
@@ -64,6 +65,7 @@ type pubFakeBroker struct {
 	dropLogins  int            // logins still to answer by dropping the socket after start-ok
 	answerQos   bool           // answer basic.qos; basic.consume is never answered
 	consumeOn   []uint16       // the channel of every basic.consume, in order
+	opens       int            // channel.opens answered
 	wake        chan struct{}
 	wg          sync.WaitGroup
 }
@@ -199,6 +201,7 @@ type pubFakeChan struct {
 	confirming bool
 	closing    bool // the broker sent channel.close; publishes are discarded
 	tag        uint64
+	open       int // which channel.open of the broker it was
 }
 
 // pubFakeHeld is a publish whose ack the broker holds back.
@@ -277,8 +280,12 @@ func (fc *pubFakeConn) serve() {
 					_ = fc.method(ch, 20, 40, pubFakeCloseArgs(403, "ACCESS_REFUSED - no more channels", 20, 10))
 					continue
 				}
+				fc.b.mu.Lock()
+				fc.b.opens++
+				open := fc.b.opens
+				fc.b.mu.Unlock()
 				fc.mu.Lock()
-				fc.chans[ch] = &pubFakeChan{}
+				fc.chans[ch] = &pubFakeChan{open: open}
 				fc.mu.Unlock()
 				_ = fc.method(ch, 20, 11, []byte{0, 0, 0, 0})
 			case class == 20 && method == 40: // channel.close
@@ -335,6 +342,7 @@ func (fc *pubFakeConn) published(m pubFakeMsg) {
 		m.Tag = c.tag
 		m.Confirming = true
 	}
+	m.Open = c.open
 	fc.mu.Unlock()
 
 	b := fc.b

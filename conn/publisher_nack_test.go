@@ -201,3 +201,31 @@ func pubWaitNacked(t *testing.T, p *Publisher) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestPublisherRecyclesANackingChannel: a channel that nacks everything for
+// nackRecycleAfter is replaced by a new one on the same connection (RabbitMQ
+// 3.10 keeps nacking a quorum queue's messages on a channel that first
+// asked a dead leader), and the message is confirmed there.
+func TestPublisherRecyclesANackingChannel(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(m pubFakeMsg) pubFakeAction {
+		if m.Open == 1 {
+			return pubFakeNack // the first channel is poisoned
+		}
+		return pubFakeAck
+	})
+	s, p := startPubTest(t, b, PublisherOptions{NackRepublishes: 10, nackBackoff: 100 * time.Millisecond})
+	if err := p.Publish(pubTestCtx(t), "ex", "q", pubBody("m")); err != nil {
+		t.Fatalf("Publish = %v, want nil once a new channel took over", err)
+	}
+	var opens []int
+	for _, m := range b.messages() {
+		opens = append(opens, m.Open)
+	}
+	if opens[len(opens)-1] == 1 {
+		t.Fatalf("copies went out on channel opens %v, want the last on a new channel", opens)
+	}
+	if st := s.Stats(); st.ConnectionsLost != 0 {
+		t.Errorf("%d connections lost: the recycle must keep the connection", st.ConnectionsLost)
+	}
+}
