@@ -402,14 +402,16 @@ func (p *Publisher) reopen(old *pubChannel) {
 }
 
 // nackRecycleAfter is how long a channel may nack everything before the
-// publisher replaces it. On RabbitMQ 3.10 a channel that first publishes to
+// publisher replaces it: short, since the confirm gap of a failover grows
+// by it (a leader election takes 0.2-0.8 s). On RabbitMQ 3.10 a channel that first publishes to
 // a quorum queue while the queue's record still names a leader on a dead
 // node asks that node to register it, fails (badrpc nodedown), nacks, and
 // asks the same node again for every later publish: it nacks that queue's
 // messages until the dead node is back, while a fresh channel reads the
 // record the new leader has updated. A queue that rejects publishes
-// (x-overflow reject-publish) costs a channel per nackRecycleAfter.
-const nackRecycleAfter = time.Second
+// (x-overflow reject-publish) costs a channel per nackRecycleAfter, and a
+// republication of what it had in flight.
+const nackRecycleAfter = 250 * time.Millisecond
 
 // noteNackLocked counts a nack on pc and, once pc has nacked everything for
 // nackRecycleAfter, closes it and opens a new channel on the same

@@ -214,7 +214,7 @@ func TestPublisherRecyclesANackingChannel(t *testing.T) {
 		}
 		return pubFakeAck
 	})
-	s, p := startPubTest(t, b, PublisherOptions{NackRepublishes: 10, nackBackoff: 100 * time.Millisecond})
+	s, p := startPubTest(t, b, PublisherOptions{NackRepublishes: 10, nackBackoff: 50 * time.Millisecond})
 	if err := p.Publish(pubTestCtx(t), "ex", "q", pubBody("m")); err != nil {
 		t.Fatalf("Publish = %v, want nil once a new channel took over", err)
 	}
