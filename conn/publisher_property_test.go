@@ -175,7 +175,7 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 		return pubFakeAck
 	})
 	s, p := startPubTestWith(t, b, Options{CloseTimeout: 2 * time.Second},
-		PublisherOptions{MaxInFlight: window, Mandatory: mandatory, nackBackoff: time.Duration(rng.Intn(3)) * time.Millisecond})
+		PublisherOptions{MaxInFlight: window, Mandatory: mandatory, nackBackoff: time.Duration(1+rng.Intn(3)) * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*pubPropStuck)
 	defer cancel()
 
