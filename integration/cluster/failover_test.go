@@ -309,6 +309,9 @@ func (f *flow) publish(stop, msgCtx context.Context, pub *conn.Publisher, queue 
 		}
 		f.mu.Unlock()
 		if err != nil {
+			if msgCtx.Err() != nil {
+				return // nothing more can be published
+			}
 			continue
 		}
 		wg.Add(1)
