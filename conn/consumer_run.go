@@ -243,7 +243,7 @@ func (c *Consumer) shutdown(sub *subscription, req closeRequest) error {
 }
 
 // consumeUpWait bounds how long the consumer's ready hook waits for its
-// subscription. Hooks run one after the other on the supervisor's
+// subscription on a reconnect. Hooks run one after the other on the supervisor's
 // goroutine, consumers before publishers: a consume that waits for the
 // broker (a quorum queue electing a leader answers basic.consume only
 // once it has one) would otherwise hold up every publisher of the
@@ -255,18 +255,26 @@ const consumeUpWait = 100 * time.Millisecond
 // most consumeUpWait. It takes over c.attempting, which the caller holds:
 // the attempt releases it when it ends. It returns an error only for an
 // attempt that failed within the wait because conn died.
+//
+// The consumer's first subscription (Consume's, or the first connection's)
+// is waited for in full, bounded by ctx: Consume returns subscribed, as it
+// always has.
 func (c *Consumer) upAttemptLocked(ctx context.Context, conn *amqp.Connection) error {
+	var bound <-chan time.Time
+	if c.announce { // subscribed before: this is a reconnect
+		t := time.NewTimer(consumeUpWait)
+		defer t.Stop()
+		bound = t.C
+	}
 	done := make(chan error, 1)
 	c.s.work.Go(func() {
 		defer func() { <-c.attempting }()
 		done <- c.attemptLocked(conn)
 	})
-	t := time.NewTimer(consumeUpWait)
-	defer t.Stop()
 	var err error
 	select {
 	case err = <-done:
-	case <-t.C:
+	case <-bound:
 		return nil // a failure arms a retry, or the next Up takes over
 	case <-ctx.Done():
 		return nil

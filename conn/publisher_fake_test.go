@@ -63,7 +63,8 @@ type pubFakeBroker struct {
 	acked       map[string]int // acks sent, by body
 	refuseOpens int            // channel.opens still to refuse
 	dropLogins  int            // logins still to answer by dropping the socket after start-ok
-	answerQos   bool           // answer basic.qos; basic.consume is never answered
+	answerQos   bool           // answer basic.qos
+	consumeOKs  int            // basic.consumes still to answer; the rest never are
 	consumeOn   []uint16       // the channel of every basic.consume, in order
 	opens       int            // channel.opens answered
 	wake        chan struct{}
@@ -313,10 +314,19 @@ func (fc *pubFakeConn) serve() {
 				if answer {
 					_ = fc.method(ch, 60, 11, nil)
 				}
-			case class == 60 && method == 20: // basic.consume: recorded, never answered
+			case class == 60 && method == 20: // basic.consume: recorded, answered while consumeOKs lasts
 				fc.b.mu.Lock()
 				fc.b.consumeOn = append(fc.b.consumeOn, ch)
+				answer := fc.b.consumeOKs > 0
+				if answer {
+					fc.b.consumeOKs--
+				}
 				fc.b.mu.Unlock()
+				if answer {
+					_, rest := pubFakeShortString(args[2:]) // the queue
+					tag, _ := pubFakeShortString(rest)
+					_ = fc.method(ch, 60, 21, pubFakeAppendShortString(nil, tag))
+				}
 			case class == 60 && method == 40: // basic.publish
 				m := pubFakeMsg{Conn: fc.id, Channel: ch}
 				rest := args[2:]
