@@ -157,7 +157,7 @@ func closeChannel(ctx context.Context, ch *amqp.Channel, timeout time.Duration) 
 	return err
 }
 
-// consumeTimeout bounds the wait for basic.consume-ok. A quorum queue's
+// consumeTimeout bounds the wait for a basic.consume to take effect. A quorum queue's
 // member answers a consume only once it knows a leader: during an election
 // (about a second), or for as long as a majority is gone, which on RabbitMQ
 // 3.10 holds the channel up to net_ticktime + 5 s (65 s) per member asked.
@@ -166,12 +166,12 @@ func closeChannel(ctx context.Context, ch *amqp.Channel, timeout time.Duration) 
 // the dead-peer limit.
 const consumeTimeout = 5 * time.Second
 
-// errConsumeStalled is the error of a basic.consume that got no answer
-// within consumeTimeout.
-var errConsumeStalled = errors.New("no basic.consume-ok")
+// errConsumeStalled is the error of a basic.consume that did not take
+// effect within consumeTimeout.
+var errConsumeStalled = errors.New("basic.consume not done")
 
-// consumeBounded starts consuming queue on ch and waits for the broker's
-// consume-ok at most consumeTimeout. Past it, it returns an error wrapping
+// consumeBounded starts consuming queue on ch and waits at most
+// consumeTimeout for the broker to have done it. Past it, it returns an error wrapping
 // errConsumeStalled and leaves ch to a goroutine that waits for the
 // broker's answer (or the channel's end) and then closes ch: closing it
 // while the consume is pending would release its channel number for reuse
@@ -184,7 +184,25 @@ func (c *Consumer) consumeBounded(ch *amqp.Channel, queue string) (<-chan amqp.D
 	}
 	answer := make(chan result, 1)
 	c.s.work.Go(func() {
-		d, err := ch.Consume(queue, c.opts.Name, c.opts.AutoAck, c.opts.Exclusive, false, false, c.opts.Args)
+		// noWait, then a basic.qos as a barrier (a channel handles its
+		// methods in order, so its qos-ok comes after the consume took
+		// effect, and a refused consume closes the channel, which fails
+		// the qos with the broker's error, a 404 included). RabbitMQ 3.10
+		// sends a quorum queue's consume-ok before its checkout, and runs
+		// the whole consume again when the checkout exits because the
+		// leader's node went away: two consume-oks for one basic.consume,
+		// and rabbit_channel:consumer_monitor crashes the channel on the
+		// second with {key_exists, Tag}, taking the connection down
+		// without a close. A consume without an answer sends no
+		// consume-ok, and registers the tag once.
+		d, err := ch.Consume(queue, c.opts.Name, c.opts.AutoAck, c.opts.Exclusive, false, true, c.opts.Args)
+		if err == nil {
+			prefetch := c.opts.Prefetch
+			if c.opts.AutoAck {
+				prefetch = 0
+			}
+			err = ch.Qos(prefetch, 0, false)
+		}
 		answer <- result{d, err}
 	})
 	t := time.NewTimer(consumeTimeout)

@@ -64,7 +64,7 @@ type pubFakeBroker struct {
 	refuseOpens int            // channel.opens still to refuse
 	dropLogins  int            // logins still to answer by dropping the socket after start-ok
 	answerQos   bool           // answer basic.qos
-	consumeOKs  int            // basic.consumes still to answer; the rest never are
+	consumeOKs  int            // basic.consumes still to serve; the rest hold their channel for good
 	consumeOn   []uint16       // the channel of every basic.consume, in order
 	opens       int            // channel.opens answered
 	wake        chan struct{}
@@ -202,7 +202,8 @@ type pubFakeChan struct {
 	confirming bool
 	closing    bool // the broker sent channel.close; publishes are discarded
 	tag        uint64
-	open       int // which channel.open of the broker it was
+	open       int  // which channel.open of the broker it was
+	stuck      bool // a basic.consume that never ends holds it
 }
 
 // pubFakeHeld is a publish whose ack the broker holds back.
@@ -311,6 +312,11 @@ func (fc *pubFakeConn) serve() {
 				fc.b.mu.Lock()
 				answer := fc.b.answerQos
 				fc.b.mu.Unlock()
+				fc.mu.Lock()
+				if c := fc.chans[ch]; c != nil && c.stuck {
+					answer = false // the channel is busy with a consume
+				}
+				fc.mu.Unlock()
 				if answer {
 					_ = fc.method(ch, 60, 11, nil)
 				}
@@ -322,9 +328,19 @@ func (fc *pubFakeConn) serve() {
 					fc.b.consumeOKs--
 				}
 				fc.b.mu.Unlock()
-				if answer {
-					_, rest := pubFakeShortString(args[2:]) // the queue
-					tag, _ := pubFakeShortString(rest)
+				_, rest := pubFakeShortString(args[2:]) // the queue
+				tag, rest := pubFakeShortString(rest)
+				noWait := rest[0]&8 != 0
+				switch {
+				case !answer:
+					// Stuck, as a channel whose consume waits for a
+					// quorum queue's leader: nothing after it is answered.
+					fc.mu.Lock()
+					if c := fc.chans[ch]; c != nil {
+						c.stuck = true
+					}
+					fc.mu.Unlock()
+				case !noWait:
 					_ = fc.method(ch, 60, 21, pubFakeAppendShortString(nil, tag))
 				}
 			case class == 60 && method == 40: // basic.publish
