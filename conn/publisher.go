@@ -27,10 +27,13 @@ const (
 	// ConfirmLostRepublish publishes the message again, with the same
 	// MessageId, on the next channel, until the broker confirms it or the
 	// context it was published with ends: at least once, and consumers may
-	// see duplicates, which they can drop by MessageId.
+	// see duplicates, which they can drop by MessageId. A message the broker
+	// nacks is republished too, up to PublisherOptions.NackRepublishes
+	// times.
 	ConfirmLostRepublish ConfirmLostPolicy = iota
 	// ConfirmLostFail fails the message with an error wrapping ErrConfirmLost
-	// and leaves the decision to republish to the caller.
+	// and leaves the decision to republish to the caller; a nacked message
+	// fails with ErrNacked at once.
 	ConfirmLostFail
 )
 
