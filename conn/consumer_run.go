@@ -59,22 +59,11 @@ func (c *Consumer) run() {
 			// goroutine) to end, so its subscription is this shutdown's to
 			// end; an attempt stuck on the broker past ctx sees closing and
 			// drops its subscription itself.
-			// Under Supervisor.Close an attempt stuck on the broker
-			// (a consume a quorum queue holds until it has a leader) ends
-			// only with the connection, which closes after this: it is
-			// not waited for, it sees closing and drops its subscription.
 			held := false
 			select {
 			case c.attempting <- struct{}{}:
 				held = true
-			default:
-				if !req.supervisorClosing {
-					select {
-					case c.attempting <- struct{}{}:
-						held = true
-					case <-req.ctx.Done():
-					}
-				}
+			case <-req.ctx.Done():
 			}
 			c.mu.Lock()
 			sub := c.sub

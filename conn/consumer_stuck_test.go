@@ -39,6 +39,12 @@ func TestStuckConsumeDoesNotHoldPublishers(t *testing.T) {
 	if err := p.Publish(ctx, "", "q", pubBody("after")); err != nil {
 		t.Fatalf("Publish after the reconnect, with the consumer still stuck: %v", err)
 	}
+	// The connection's end releases the stuck subscription, and the next
+	// one is served, so Close need not wait for consumeTimeout.
+	b.mu.Lock()
+	b.consumeOKs = 100
+	b.mu.Unlock()
+	latestFakeConn(t, b).kill()
 }
 
 // TestConsumeStallRetriesOnAFreshChannel: a basic.consume the broker never
@@ -86,6 +92,10 @@ func TestConsumeStallRetriesOnAFreshChannel(t *testing.T) {
 				if chans := b.consumeChannels(); len(chans) < 2 || chans[0] == chans[1] {
 					t.Fatalf("consumes on channels %v, want the retry on another channel", chans)
 				}
+				b.mu.Lock()
+				b.consumeOKs = 100 // the next connection's consume is served
+				b.mu.Unlock()
+				latestFakeConn(t, b).kill() // releases the stuck retry before Close
 				return
 			}
 		case <-timer.C:

@@ -207,14 +207,15 @@ func (c *Consumer) consumeBounded(ch *amqp.Channel, queue string) (<-chan amqp.D
 	})
 	t := time.NewTimer(consumeTimeout)
 	defer t.Stop()
-	err := fmt.Errorf("%w within %v; retrying on a fresh channel", errConsumeStalled, consumeTimeout)
+	// Not cut short by Close: a consume the broker did is dropped by the
+	// attempt, channel closed, before the Close that waits for the attempt
+	// returns, so an AutoAck consumer takes nothing after Close returned.
 	select {
 	case r := <-answer:
 		return r.d, r.err
 	case <-t.C:
-	case <-c.stop: // closing: Close must not wait for the broker
-		err = fmt.Errorf("%w: the consumer is closing", errConsumeStalled)
 	}
+	err := fmt.Errorf("%w within %v; retrying on a fresh channel", errConsumeStalled, consumeTimeout)
 	c.s.work.Go(func() {
 		<-answer // the broker answers, or the channel or connection ends
 		_ = closeChannel(context.Background(), ch, c.s.opts.CloseTimeout)
