@@ -312,18 +312,15 @@ func (c *Consumer) up(ctx context.Context, conn *amqp.Connection) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { <-c.attempting }()
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
+		<-c.attempting
 		return nil // closing: nothing to restore
 	}
 	c.conn = conn
 	c.mu.Unlock()
-	if err := c.attemptLocked(conn); err != nil && conn.IsClosed() {
-		return fmt.Errorf("warren: consumer %s: connection closed while subscribing: %w", c.opts.Name, err)
-	}
-	return nil
+	return c.upAttemptLocked(ctx, conn) // releases c.attempting
 }
 
 // down is the hook's Down: the connection is gone, and with it the

@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -139,8 +140,9 @@ func (c *Consumer) attemptLocked(conn *amqp.Connection) error {
 		return nil
 	}
 	c.sub = sub
-	c.mu.Unlock()
+	// Under c.mu: a shutdown that finds sub also finds its workers counted.
 	c.startWorkers(sub)
+	c.mu.Unlock()
 	c.sched.Connected()
 	if c.announce {
 		c.s.emit(Event{Kind: EventConsumerResubscribed, Consumer: c.opts.Name, Queue: sub.queue})
@@ -225,6 +227,49 @@ func (c *Consumer) shutdown(sub *subscription, req closeRequest) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("warren: close consumer %s: %w", c.opts.Name, err)
+	}
+	return nil
+}
+
+// consumeUpWait bounds how long the consumer's ready hook waits for its
+// subscription on a reconnect. Hooks run one after the other on the supervisor's
+// goroutine, consumers before publishers: a consume that waits for the
+// broker (a quorum queue electing a leader answers basic.consume only
+// once it has one) would otherwise hold up every publisher of the
+// supervisor, and its readiness. Past the bound the attempt goes on in the
+// background, as a resubscription does.
+const consumeUpWait = 100 * time.Millisecond
+
+// upAttemptLocked makes Up's subscription attempt on conn, waiting for it at
+// most consumeUpWait. It takes over c.attempting, which the caller holds:
+// the attempt releases it when it ends. It returns an error only for an
+// attempt that failed within the wait because conn died.
+//
+// The consumer's first subscription (Consume's, or the first connection's)
+// is waited for in full, bounded by ctx: Consume returns subscribed, as it
+// always has.
+func (c *Consumer) upAttemptLocked(ctx context.Context, conn *amqp.Connection) error {
+	var bound <-chan time.Time
+	if c.announce { // subscribed before: this is a reconnect
+		t := time.NewTimer(consumeUpWait)
+		defer t.Stop()
+		bound = t.C
+	}
+	done := make(chan error, 1)
+	c.s.work.Go(func() {
+		defer func() { <-c.attempting }()
+		done <- c.attemptLocked(conn)
+	})
+	var err error
+	select {
+	case err = <-done:
+	case <-bound:
+		return nil // a failure arms a retry, or the next Up takes over
+	case <-ctx.Done():
+		return nil
+	}
+	if err != nil && conn.IsClosed() {
+		return fmt.Errorf("warren: consumer %s: connection closed while subscribing: %w", c.opts.Name, err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package conn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,7 @@ func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err erro
 		return nil, fmt.Errorf("open channel: %w", err)
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && ch != nil {
 			_ = closeChannel(context.Background(), ch, c.s.opts.CloseTimeout)
 		}
 	}()
@@ -65,7 +66,10 @@ func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err erro
 			return nil, fmt.Errorf("set prefetch: %w", err)
 		}
 	}
-	deliveries, err := ch.Consume(queue, c.opts.Name, c.opts.AutoAck, c.opts.Exclusive, false, false, c.opts.Args)
+	deliveries, err := c.consumeBounded(ch, queue)
+	if errors.Is(err, errConsumeStalled) {
+		ch = nil // consumeBounded closes it once the broker answers
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consume %q: %w", queue, err)
 	}
@@ -151,4 +155,70 @@ func closeChannel(ctx context.Context, ch *amqp.Channel, timeout time.Duration) 
 		return nil // gone already: nothing left to close
 	}
 	return err
+}
+
+// consumeTimeout bounds the wait for a basic.consume to take effect. A quorum queue's
+// member answers a consume only once it knows a leader: during an election
+// (about a second), or for as long as a majority is gone, which on RabbitMQ
+// 3.10 holds the channel up to net_ticktime + 5 s (65 s) per member asked.
+// Past the bound the subscription is retried on a fresh channel, under the
+// consumer's backoff, so a stuck channel does not hold the consumer until
+// the dead-peer limit.
+const consumeTimeout = 5 * time.Second
+
+// errConsumeStalled is the error of a basic.consume that did not take
+// effect within consumeTimeout.
+var errConsumeStalled = errors.New("basic.consume not done")
+
+// consumeBounded starts consuming queue on ch and waits at most
+// consumeTimeout for the broker to have done it. Past it, it returns an error wrapping
+// errConsumeStalled and leaves ch to a goroutine that waits for the
+// broker's answer (or the channel's end) and then closes ch: closing it
+// while the consume is pending would release its channel number for reuse
+// while the broker still has it open, and whatever the late consumer
+// receives is requeued with the channel.
+func (c *Consumer) consumeBounded(ch *amqp.Channel, queue string) (<-chan amqp.Delivery, error) {
+	type result struct {
+		d   <-chan amqp.Delivery
+		err error
+	}
+	answer := make(chan result, 1)
+	c.s.work.Go(func() {
+		// noWait, then a basic.qos as a barrier (a channel handles its
+		// methods in order, so its qos-ok comes after the consume took
+		// effect, and a refused consume closes the channel, which fails
+		// the qos with the broker's error, a 404 included). RabbitMQ 3.10
+		// sends a quorum queue's consume-ok before its checkout, and runs
+		// the whole consume again when the checkout exits because the
+		// leader's node went away: two consume-oks for one basic.consume,
+		// and rabbit_channel:consumer_monitor crashes the channel on the
+		// second with {key_exists, Tag}, taking the connection down
+		// without a close. A consume without an answer sends no
+		// consume-ok, and registers the tag once.
+		d, err := ch.Consume(queue, c.opts.Name, c.opts.AutoAck, c.opts.Exclusive, false, true, c.opts.Args)
+		if err == nil {
+			prefetch := c.opts.Prefetch
+			if c.opts.AutoAck {
+				prefetch = 0
+			}
+			err = ch.Qos(prefetch, 0, false)
+		}
+		answer <- result{d, err}
+	})
+	t := time.NewTimer(consumeTimeout)
+	defer t.Stop()
+	// Not cut short by Close: a consume the broker did is dropped by the
+	// attempt, channel closed, before the Close that waits for the attempt
+	// returns, so an AutoAck consumer takes nothing after Close returned.
+	select {
+	case r := <-answer:
+		return r.d, r.err
+	case <-t.C:
+	}
+	err := fmt.Errorf("%w within %v; retrying on a fresh channel", errConsumeStalled, consumeTimeout)
+	c.s.work.Go(func() {
+		<-answer // the broker answers, or the channel or connection ends
+		_ = closeChannel(context.Background(), ch, c.s.opts.CloseTimeout)
+	})
+	return nil, err
 }

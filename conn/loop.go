@@ -27,7 +27,7 @@ func (s *Supervisor) run() {
 		s.fail(err)
 		return
 	}
-	order := newURLOrder(len(s.opts.URLs), s.opts.ShuffleURLs)
+	order := newURLOrder(len(s.opts.URLs), !s.opts.KeepURLOrder)
 	delay, err := sched.Next()
 	// dropped counts rounds in a row that failed only because the broker
 	// dropped the socket at login (see droppedAtLogin).

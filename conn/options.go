@@ -33,9 +33,20 @@ type Options struct {
 	// default.
 	URLs []string
 
-	// ShuffleURLs shuffles the order of URLs once, in New, so that a fleet of
-	// services configured with the same list spreads over a cluster's nodes.
-	// Defaults to false: URLs are tried in the order given.
+	// KeepURLOrder dials URLs in the order given (the first one first, then
+	// the next on a failure) instead of in an order shuffled once, in New.
+	// The shuffle is the default because a fleet of services given the same
+	// list would otherwise all sit on the first node: one node carries every
+	// connection (and, with exclusive or classic queues, every queue) and
+	// its loss moves the whole fleet at once, while the other nodes idle.
+	// Set it for a list ordered by preference (a local node first, a remote
+	// site last) or for a test that needs a known first node. Defaults to
+	// false: shuffled.
+	KeepURLOrder bool
+
+	// ShuffleURLs is the default now and has no effect.
+	//
+	// Deprecated: URLs are shuffled unless KeepURLOrder is set.
 	ShuffleURLs bool
 
 	// ConnectionName is sent to the broker as the connection_name client

@@ -27,10 +27,13 @@ const (
 	// ConfirmLostRepublish publishes the message again, with the same
 	// MessageId, on the next channel, until the broker confirms it or the
 	// context it was published with ends: at least once, and consumers may
-	// see duplicates, which they can drop by MessageId.
+	// see duplicates, which they can drop by MessageId. A message the broker
+	// nacks is republished too, up to PublisherOptions.NackRepublishes
+	// times.
 	ConfirmLostRepublish ConfirmLostPolicy = iota
 	// ConfirmLostFail fails the message with an error wrapping ErrConfirmLost
-	// and leaves the decision to republish to the caller.
+	// and leaves the decision to republish to the caller; a nacked message
+	// fails with ErrNacked at once.
 	ConfirmLostFail
 )
 
@@ -64,6 +67,22 @@ type PublisherOptions struct {
 	// ConfirmLostRepublish.
 	OnConfirmLost ConfirmLostPolicy
 
+	// NackRepublishes bounds how many times a message the broker nacked
+	// (basic.nack) is republished under ConfirmLostRepublish, with the same
+	// MessageId, after a wait of 1 s that doubles each time (up to 5 s):
+	// a quorum queue nacks what it gets while it elects a new leader after a
+	// node's loss, which passes. Past the limit, or once its context ends,
+	// the message fails with an error wrapping ErrNacked that says how many
+	// nacks it got; a full queue with x-overflow reject-publish nacks until
+	// consumers catch up, so it fails that way too. Under ConfirmLostFail,
+	// or with a negative value, a nack fails the message with ErrNacked at
+	// once. Defaults to 3.
+	NackRepublishes int
+
+	// nackBackoff overrides the first wait before a nack's republication
+	// (pubNackBackoff), for tests.
+	nackBackoff time.Duration
+
 	// Mandatory publishes with the mandatory flag: a message the broker cannot
 	// route to any queue fails with a *ReturnedError instead of being dropped
 	// by the broker. The publisher matches a return to its message by a
@@ -87,6 +106,9 @@ func (o PublisherOptions) withDefaults() PublisherOptions {
 	}
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.NackRepublishes == 0 {
+		o.NackRepublishes = DefaultNackRepublishes
 	}
 	return o
 }

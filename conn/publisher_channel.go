@@ -40,6 +40,12 @@ type pubChannel struct {
 	// message pushed after that decision starts a new writer.
 	writing bool
 	batch   []*Confirmation // the writer's scratch; one writer at a time
+
+	// nackedSince is when the current run of nacks without an ack began
+	// (zero after an ack); recycling is set once the channel is being
+	// replaced for it (see nackRecycleAfter). Guarded by Publisher.mu.
+	nackedSince time.Time
+	recycling   bool
 }
 
 // kickLocked starts pc's writer unless one runs (it looks at the whole
@@ -232,7 +238,7 @@ func (p *Publisher) takeWritableLocked(pc *pubChannel, batch []*Confirmation) []
 		if c.written.Load() {
 			republished++
 		}
-		c.pc, c.tag = pc, tag
+		c.pc, c.tag, c.nackedLast = pc, tag, false
 		c.taker.Store(pc)
 		tag++
 		p.led.sent++
@@ -335,12 +341,17 @@ func (p *Publisher) confirm(pc *pubChannel, cf amqp.Confirmation) bool {
 	if pc.over || c == nil {
 		return false // sent again on the next channel, or taken by Close
 	}
-	r, returned := pc.returned[c.seq]
-	delete(pc.returned, c.seq)
+	suspect := c.suspect
+	r, returned := pc.returned[c.stamp]
+	delete(pc.returned, c.stamp)
+	if cf.Ack {
+		pc.nackedSince = time.Time{}
+	}
 	switch {
 	case !cf.Ack:
 		p.s.ctr.nacked.Add(1)
-		p.retireLocked(c, ErrNacked)
+		p.nackedLocked(c)
+		p.noteNackLocked(pc)
 	case returned:
 		p.s.ctr.confirmed.Add(1)
 		p.s.ctr.returned.Add(1)
@@ -349,10 +360,10 @@ func (p *Publisher) confirm(pc *pubChannel, cf amqp.Confirmation) bool {
 		p.s.ctr.confirmed.Add(1)
 		p.retireLocked(c, nil)
 	}
-	if c.suspect {
+	if suspect {
 		p.kickLocked(pc) // a suspect was alone in flight: write on
 	}
-	return c.suspect
+	return suspect
 }
 
 // reopen opens a new channel on the connection of old, which the broker
@@ -394,4 +405,44 @@ func (p *Publisher) reopen(old *pubChannel) {
 			p.s.log.Warn("warren: publisher could not reopen its channel", "publisher", p.opts.Name, "err", err)
 		}
 	}
+}
+
+// nackRecycleAfter is how long a channel may nack everything before the
+// publisher replaces it: short, since the confirm gap of a failover grows
+// by it (a leader election takes 0.2-0.8 s). On RabbitMQ 3.10 a channel that first publishes to
+// a quorum queue while the queue's record still names a leader on a dead
+// node asks that node to register it, fails (badrpc nodedown), nacks, and
+// asks the same node again for every later publish: it nacks that queue's
+// messages until the dead node is back, while a fresh channel reads the
+// record the new leader has updated. A queue that rejects publishes
+// (x-overflow reject-publish) costs a channel per nackRecycleAfter, and a
+// republication of what it had in flight.
+const nackRecycleAfter = 250 * time.Millisecond
+
+// noteNackLocked counts a nack on pc and, once pc has nacked everything for
+// nackRecycleAfter, closes it and opens a new channel on the same
+// connection; messages written on pc and unconfirmed go out again on the
+// new one (or fail, under ConfirmLostFail). Caller must hold p.mu.
+func (p *Publisher) noteNackLocked(pc *pubChannel) {
+	now := time.Now()
+	if pc.nackedSince.IsZero() {
+		pc.nackedSince = now
+		return
+	}
+	if pc.recycling || now.Sub(pc.nackedSince) < nackRecycleAfter || p.shut {
+		return
+	}
+	pc.recycling = true
+	p.s.log.Warn("warren: the broker nacked every message on a publisher channel for a while; opening a new channel",
+		"publisher", p.opts.Name, "for", now.Sub(pc.nackedSince).Round(time.Millisecond))
+	p.goWork(func() {
+		// Retired here, not by its reader, which may see the close
+		// later (or never, past the close's bound): the new channel is
+		// installed only once pc is no longer the current one.
+		_ = closeChannel(context.Background(), pc.ch, p.s.opts.CloseTimeout)
+		p.mu.Lock()
+		p.endLocked(pc, nil)
+		p.mu.Unlock()
+		p.reopen(pc)
+	})
 }

@@ -82,7 +82,7 @@ func (p *Publisher) doShutdown(ctx context.Context, bySupervisor bool) error {
 	p.mu.Lock()
 	p.draining = true
 	close(p.closing)
-	if p.led.len() == 0 {
+	if p.led.unsettled() == 0 {
 		close(p.drained)
 	}
 	p.mu.Unlock()

@@ -42,6 +42,7 @@ type pubFakeMsg struct {
 	Key        string
 	Mandatory  bool
 	Confirming bool
+	Open       int // which channel.open of the broker's its channel was, from 1
 	MessageID  string
 	Body       string
 	props      []byte
@@ -62,6 +63,10 @@ type pubFakeBroker struct {
 	acked       map[string]int // acks sent, by body
 	refuseOpens int            // channel.opens still to refuse
 	dropLogins  int            // logins still to answer by dropping the socket after start-ok
+	answerQos   bool           // answer basic.qos
+	consumeOKs  int            // basic.consumes still to serve; the rest hold their channel for good
+	consumeOn   []uint16       // the channel of every basic.consume, in order
+	opens       int            // channel.opens answered
 	wake        chan struct{}
 	wg          sync.WaitGroup
 }
@@ -77,6 +82,16 @@ func startPubFakeBroker(t testing.TB) *pubFakeBroker {
 	go b.accept()
 	t.Cleanup(b.stop)
 	return b
+}
+
+// consumes returns how many basic.consume the broker got.
+func (b *pubFakeBroker) consumes() int { return len(b.consumeChannels()) }
+
+// consumeChannels returns the channel of every basic.consume, in order.
+func (b *pubFakeBroker) consumeChannels() []uint16 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]uint16(nil), b.consumeOn...)
 }
 
 func (b *pubFakeBroker) url() string { return "amqp://guest:guest@" + b.ln.Addr().String() + "/" }
@@ -187,6 +202,8 @@ type pubFakeChan struct {
 	confirming bool
 	closing    bool // the broker sent channel.close; publishes are discarded
 	tag        uint64
+	open       int  // which channel.open of the broker it was
+	stuck      bool // a basic.consume that never ends holds it
 }
 
 // pubFakeHeld is a publish whose ack the broker holds back.
@@ -265,8 +282,12 @@ func (fc *pubFakeConn) serve() {
 					_ = fc.method(ch, 20, 40, pubFakeCloseArgs(403, "ACCESS_REFUSED - no more channels", 20, 10))
 					continue
 				}
+				fc.b.mu.Lock()
+				fc.b.opens++
+				open := fc.b.opens
+				fc.b.mu.Unlock()
 				fc.mu.Lock()
-				fc.chans[ch] = &pubFakeChan{}
+				fc.chans[ch] = &pubFakeChan{open: open}
 				fc.mu.Unlock()
 				_ = fc.method(ch, 20, 11, []byte{0, 0, 0, 0})
 			case class == 20 && method == 40: // channel.close
@@ -286,6 +307,41 @@ func (fc *pubFakeConn) serve() {
 				fc.mu.Unlock()
 				if args[0]&1 == 0 {
 					_ = fc.method(ch, 85, 11, nil)
+				}
+			case class == 60 && method == 10: // basic.qos
+				fc.b.mu.Lock()
+				answer := fc.b.answerQos
+				fc.b.mu.Unlock()
+				fc.mu.Lock()
+				if c := fc.chans[ch]; c != nil && c.stuck {
+					answer = false // the channel is busy with a consume
+				}
+				fc.mu.Unlock()
+				if answer {
+					_ = fc.method(ch, 60, 11, nil)
+				}
+			case class == 60 && method == 20: // basic.consume: recorded, answered while consumeOKs lasts
+				fc.b.mu.Lock()
+				fc.b.consumeOn = append(fc.b.consumeOn, ch)
+				answer := fc.b.consumeOKs > 0
+				if answer {
+					fc.b.consumeOKs--
+				}
+				fc.b.mu.Unlock()
+				_, rest := pubFakeShortString(args[2:]) // the queue
+				tag, rest := pubFakeShortString(rest)
+				noWait := rest[0]&8 != 0
+				switch {
+				case !answer:
+					// Stuck, as a channel whose consume waits for a
+					// quorum queue's leader: nothing after it is answered.
+					fc.mu.Lock()
+					if c := fc.chans[ch]; c != nil {
+						c.stuck = true
+					}
+					fc.mu.Unlock()
+				case !noWait:
+					_ = fc.method(ch, 60, 21, pubFakeAppendShortString(nil, tag))
 				}
 			case class == 60 && method == 40: // basic.publish
 				m := pubFakeMsg{Conn: fc.id, Channel: ch}
@@ -312,6 +368,7 @@ func (fc *pubFakeConn) published(m pubFakeMsg) {
 		m.Tag = c.tag
 		m.Confirming = true
 	}
+	m.Open = c.open
 	fc.mu.Unlock()
 
 	b := fc.b
@@ -549,8 +606,8 @@ func pubFakeMessageID(props []byte) string {
 			continue
 		}
 		switch bit {
-		case 13: // headers: a table
-			return ""
+		case 13: // headers: a table, after its length
+			rest = rest[4+binary.BigEndian.Uint32(rest):]
 		case 12, 11: // delivery-mode, priority: octets
 			rest = rest[1:]
 		case 7:

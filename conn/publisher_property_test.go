@@ -36,7 +36,8 @@ type pubKind int
 const (
 	pubRouted     pubKind = iota // acked: nil
 	pubUnroutable                // returned then acked: *ReturnedError when mandatory
-	pubNacked                    // nacked: ErrNacked
+	pubNacked                    // always nacked: ErrNacked once the republications are spent
+	pubNackedOnce                // nacked 1 to NackRepublishes times, then acked: nil
 	pubPoison                    // the broker closes the channel (406): fails alone with it
 	pubExpiring                  // its context ends a few operations later: nil, or its context's error
 	pubOversize                  // a field over 255 bytes: ErrInvalidMessage at once
@@ -45,10 +46,10 @@ const (
 	pubKinds
 )
 
-var pubKindNames = [pubKinds]string{"routed", "unroutable", "nacked", "poison", "expiring", "oversize field", "forged user_id", "bad header"}
+var pubKindNames = [pubKinds]string{"routed", "unroutable", "nacked", "transient nack", "poison", "expiring", "oversize field", "forged user_id", "bad header"}
 
 // pubKindWeights is how often each kind is published, out of their sum.
-var pubKindWeights = [pubKinds]int{50, 15, 5, 4, 8, 8, 5, 8}
+var pubKindWeights = [pubKinds]int{45, 15, 5, 10, 4, 8, 8, 5, 8}
 
 // pubPropCounts counts what the runs exercised, for the closing table.
 type pubPropCounts struct {
@@ -139,8 +140,11 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 	mandatory := rng.Intn(3) != 0
 	holdP := rng.Intn(60) // percent of routed messages whose ack is held
 
-	var mu sync.Mutex // guards kinds, chanCloses and holdRng
+	var mu sync.Mutex // guards kinds, nacksOf, nacksLeft, chanCloses and holdRng
 	kinds := map[string]pubKind{}
+	nacksOf := map[string]int{}   // how many nacks a transient nack gets
+	nacksLeft := map[string]int{} // of them, still to send
+	nacksSent := 0
 	holdRng := rand.New(rand.NewSource(^seed))
 	chanCloses := 0
 	b := startPubFakeBroker(t)
@@ -153,7 +157,14 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 				return pubFakeReturn
 			}
 		case pubNacked:
+			nacksSent++
 			return pubFakeNack
+		case pubNackedOnce, pubExpiring:
+			if nacksLeft[m.Body] > 0 {
+				nacksLeft[m.Body]--
+				nacksSent++
+				return pubFakeNack
+			}
 		case pubPoison:
 			chanCloses++
 			return pubFakeReject
@@ -163,7 +174,8 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 		}
 		return pubFakeAck
 	})
-	s, p := startPubTestWith(t, b, Options{CloseTimeout: 2 * time.Second}, PublisherOptions{MaxInFlight: window, Mandatory: mandatory})
+	s, p := startPubTestWith(t, b, Options{CloseTimeout: 2 * time.Second},
+		PublisherOptions{MaxInFlight: window, Mandatory: mandatory, nackBackoff: time.Duration(1+rng.Intn(3)) * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*pubPropStuck)
 	defer cancel()
 
@@ -234,6 +246,16 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 			m := &pubPropMsg{kind: kind, body: fmt.Sprintf("m-%d", op)}
 			mu.Lock()
 			kinds[m.body] = kind
+			switch {
+			case kind == pubNackedOnce:
+				nacksOf[m.body] = 1 + rng.Intn(DefaultNackRepublishes)
+				nacksLeft[m.body] = nacksOf[m.body]
+			case kind == pubExpiring && rng.Intn(2) == 0:
+				// Nacked first: its context may end while it waits for
+				// its republication.
+				nacksOf[m.body] = 1 + rng.Intn(DefaultNackRepublishes)
+				nacksLeft[m.body] = nacksOf[m.body]
+			}
 			mu.Unlock()
 			msg := amqp.Publishing{Body: []byte(m.body), DeliveryMode: amqp.Persistent}
 			style := "unique"
@@ -391,11 +413,11 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 		}
 	}
 	mu.Lock()
-	closes := chanCloses
+	closes, nacks := chanCloses, nacksSent
 	mu.Unlock()
-	if bound := window * (len(killed) + closes); dups > bound {
-		fail("%d duplicates at the broker, want at most %d (window %d x (%d kills + %d channel closes))",
-			dups, bound, window, len(killed), closes)
+	if bound := window*(len(killed)+closes) + nacks; dups > bound {
+		fail("%d duplicates at the broker, want at most %d (window %d x (%d kills + %d channel closes) + %d nacks)",
+			dups, bound, window, len(killed), closes, nacks)
 	}
 	counts.add(func(c *pubPropCounts) {
 		c.duplicates += dups
@@ -438,7 +460,10 @@ func pubPropCheck(fail func(string, ...any), b *pubFakeBroker, m *pubPropMsg, er
 		if err != nil && !errors.Is(err, context.Canceled) {
 			fail("%s = %v, want nil or its context's error", name, err)
 		}
-		if err != nil && !errors.Is(err, ErrConfirmLost) {
+		// A nacked message may have been enqueued anyway (RabbitMQ's
+		// nacks promise nothing either way), so ErrNacked is no "never
+		// written" either.
+		if err != nil && !errors.Is(err, ErrConfirmLost) && !errors.Is(err, ErrNacked) {
 			for _, fm := range b.messages() {
 				if fm.Body == m.body {
 					fail("%s = %v, but the broker got it", name, err)
@@ -446,12 +471,12 @@ func pubPropCheck(fail func(string, ...any), b *pubFakeBroker, m *pubPropMsg, er
 				}
 			}
 		}
-	case m.kind == pubRouted || (m.kind == pubUnroutable && !mandatory):
+	case m.kind == pubRouted || m.kind == pubNackedOnce || (m.kind == pubUnroutable && !mandatory):
 		if err != nil {
 			fail("innocent %s failed: %v", name, err)
 		}
-	case m.kind == pubNacked && !errors.Is(err, ErrNacked):
-		fail("%s = %v, want ErrNacked", name, err)
+	case m.kind == pubNacked && (!errors.Is(err, ErrNacked) || !strings.Contains(err.Error(), "time(s)")):
+		fail("%s = %v, want ErrNacked after its republications", name, err)
 	case m.kind == pubPoison && (!errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed || errors.Is(err, ErrConfirmLost)):
 		fail("%s = %v, want the broker's 406 alone", name, err)
 	}

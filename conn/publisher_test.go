@@ -69,15 +69,18 @@ func TestPublisherSettlesEachBrokerAnswer(t *testing.T) {
 		name      string
 		action    pubFakeAction
 		mandatory bool
+		onLost    ConfirmLostPolicy
 		check     func(error) bool
 		want      string
 		stats     func(Stats) bool
 	}{
-		{"ack", pubFakeAck, false, func(err error) bool { return err == nil }, "nil",
+		{"ack", pubFakeAck, false, ConfirmLostRepublish, func(err error) bool { return err == nil }, "nil",
 			func(s Stats) bool { return s.Confirmed == 1 && s.Nacked == 0 }},
-		{"nack", pubFakeNack, false, func(err error) bool { return errors.Is(err, ErrNacked) }, "ErrNacked",
+		// ConfirmLostFail: a nack fails at once (publisher_nack_test.go
+		// covers its republication).
+		{"nack", pubFakeNack, false, ConfirmLostFail, func(err error) bool { return errors.Is(err, ErrNacked) }, "ErrNacked",
 			func(s Stats) bool { return s.Nacked == 1 && s.Confirmed == 0 }},
-		{"return", pubFakeReturn, true, func(err error) bool {
+		{"return", pubFakeReturn, true, ConfirmLostRepublish, func(err error) bool {
 			var re *ReturnedError
 			return errors.Is(err, ErrReturned) && errors.As(err, &re) && re.Return.ReplyCode == 312 && re.Return.RoutingKey == "nowhere"
 		}, "a *ReturnedError with 312", func(s Stats) bool { return s.Returned == 1 && s.Confirmed == 1 }},
@@ -86,7 +89,7 @@ func TestPublisherSettlesEachBrokerAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := startPubFakeBroker(t)
 			b.setDecide(func(pubFakeMsg) pubFakeAction { return tc.action })
-			s, p := startPubTest(t, b, PublisherOptions{Mandatory: tc.mandatory})
+			s, p := startPubTest(t, b, PublisherOptions{Mandatory: tc.mandatory, OnConfirmLost: tc.onLost})
 			err := p.Publish(pubTestCtx(t), "ex", "nowhere", pubBody("m"))
 			if !tc.check(err) {
 				t.Fatalf("Publish = %v, want %s", err, tc.want)
@@ -248,9 +251,10 @@ func TestPublisherOptions(t *testing.T) {
 		invalid bool
 	}{
 		{"zero means defaults", PublisherOptions{},
-			PublisherOptions{Name: "publisher", MaxInFlight: DefaultMaxInFlight, OnConfirmLost: ConfirmLostRepublish}, false},
-		{"values kept", PublisherOptions{Name: "orders", MaxInFlight: 8, OnConfirmLost: ConfirmLostFail, Mandatory: true},
-			PublisherOptions{Name: "orders", MaxInFlight: 8, OnConfirmLost: ConfirmLostFail, Mandatory: true}, false},
+			PublisherOptions{Name: "publisher", MaxInFlight: DefaultMaxInFlight, OnConfirmLost: ConfirmLostRepublish,
+				NackRepublishes: DefaultNackRepublishes}, false},
+		{"values kept", PublisherOptions{Name: "orders", MaxInFlight: 8, OnConfirmLost: ConfirmLostFail, Mandatory: true, NackRepublishes: -1},
+			PublisherOptions{Name: "orders", MaxInFlight: 8, OnConfirmLost: ConfirmLostFail, Mandatory: true, NackRepublishes: -1}, false},
 		{"negative window", PublisherOptions{MaxInFlight: -1}, PublisherOptions{}, true},
 		{"unknown policy", PublisherOptions{OnConfirmLost: 5}, PublisherOptions{}, true},
 	}

@@ -9,8 +9,9 @@ type urlOrder struct {
 	q []int
 }
 
-// newURLOrder returns the order 0..n-1, shuffled when shuffle is set so that
-// a fleet of services spreads over a cluster's nodes.
+// newURLOrder returns the order 0..n-1, shuffled when shuffle is set (the
+// default, see Options.KeepURLOrder) so that a fleet of services given the
+// same list spreads over a cluster's nodes.
 func newURLOrder(n int, shuffle bool) *urlOrder {
 	o := &urlOrder{q: make([]int, n)}
 	for i := range o.q {

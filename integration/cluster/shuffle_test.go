@@ -9,13 +9,13 @@ import (
 )
 
 // shuffleFleet is how many supervisors share one URL list. With
-// ShuffleURLs all of them land on one node of three with probability
+// the default shuffle all of them land on one node of three with probability
 // 3·(1/3)^12, about 2 in a million.
 const shuffleFleet = 12
 
 // TestShuffleURLsSpreadsAFleet starts a fleet of supervisors with the same
-// URL list: in the given order they all connect to the first node, shuffled
-// they spread over the cluster.
+// URL list: with KeepURLOrder they all connect to the first node; by
+// default, shuffled, they spread over the cluster.
 func TestShuffleURLsSpreadsAFleet(t *testing.T) {
 	c := broker.SharedCluster(t)
 	tests := []struct {
@@ -30,7 +30,7 @@ func TestShuffleURLsSpreadsAFleet(t *testing.T) {
 		t.Run(fmt.Sprintf("shuffle=%v", tt.shuffle), func(t *testing.T) {
 			nodes := map[int]int{}
 			for k := 0; k < shuffleFleet; k++ {
-				_, rec := start(t, conn.Options{URLs: c.URLs(), ShuffleURLs: tt.shuffle, Reconnect: fastPolicy(),
+				_, rec := start(t, conn.Options{URLs: c.URLs(), KeepURLOrder: !tt.shuffle, Reconnect: fastPolicy(),
 					ConnectionName: fmt.Sprintf("%s-%d", t.Name(), k)})
 				up, _ := rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
 				nodes[nodeOf(t, c, up)]++

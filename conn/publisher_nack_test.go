@@ -1,0 +1,231 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pubNackTestBackoff keeps the republication waits of nack tests short.
+const pubNackTestBackoff = 2 * time.Millisecond
+
+// pubNackFirst returns a decide function that nacks the first n publishes
+// of each body and then answers with then.
+func pubNackFirst(n int, then pubFakeAction) func(pubFakeMsg) pubFakeAction {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	return func(m pubFakeMsg) pubFakeAction {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[m.Body]++
+		if seen[m.Body] <= n {
+			return pubFakeNack
+		}
+		return then
+	}
+}
+
+// TestPublisherRepublishesNacks: under the default policy a nacked message
+// is republished with the same MessageId until acked, up to NackRepublishes
+// times; past the limit, and under ConfirmLostFail or a negative limit at
+// once, it fails with ErrNacked. It settles once, with nil only after an ack.
+func TestPublisherRepublishesNacks(t *testing.T) {
+	tests := []struct {
+		name      string
+		nacks     int // nacks before the broker acks
+		opts      PublisherOptions
+		mandatory bool
+		wantErr   string // "" for nil; else a substring, and ErrNacked must match
+		copies    int    // publishes the broker gets
+	}{
+		{"one transient nack", 1, PublisherOptions{}, false, "", 2},
+		{"three transient nacks, the default limit", 3, PublisherOptions{}, false, "", 4},
+		{"past the default limit", 4, PublisherOptions{}, false, "4 time(s)", 4},
+		{"limit 1", 5, PublisherOptions{NackRepublishes: 1}, false, "2 time(s)", 2},
+		{"ConfirmLostFail fails at once", 1, PublisherOptions{OnConfirmLost: ConfirmLostFail}, false, "nacked the message", 1},
+		{"a negative limit fails at once", 1, PublisherOptions{NackRepublishes: -1}, false, "nacked the message", 1},
+		// The republication is matched to its return by the stamp it was
+		// first published with.
+		{"nacked, then returned", 2, PublisherOptions{Mandatory: true}, true, "", 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startPubFakeBroker(t)
+			then := pubFakeAck
+			if tc.mandatory {
+				then = pubFakeReturn
+			}
+			b.setDecide(pubNackFirst(tc.nacks, then))
+			opts := tc.opts
+			opts.nackBackoff = pubNackTestBackoff
+			s, p := startPubTest(t, b, opts)
+			c, err := p.PublishAsync(pubTestCtx(t), "ex", "q", pubBody("m"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Wait(pubTestCtx(t))
+			switch {
+			case tc.mandatory:
+				if !errors.Is(err, ErrReturned) {
+					t.Fatalf("Wait = %v, want the republication's *ReturnedError", err)
+				}
+			case tc.wantErr == "":
+				if err != nil {
+					t.Fatalf("Wait = %v, want nil after %d nacks", err, tc.nacks)
+				}
+				if b.ackedCount("m") != 1 {
+					t.Fatalf("nil, but the broker acked %d copies", b.ackedCount("m"))
+				}
+			default:
+				if !errors.Is(err, ErrNacked) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Wait = %v, want ErrNacked saying %q", err, tc.wantErr)
+				}
+			}
+			msgs := b.messages()
+			if len(msgs) != tc.copies {
+				t.Fatalf("broker got %d copies, want %d", len(msgs), tc.copies)
+			}
+			for _, m := range msgs {
+				if m.MessageID != c.MessageID() {
+					t.Errorf("a copy has MessageId %q, want %q", m.MessageID, c.MessageID())
+				}
+			}
+			st := s.Stats()
+			if want := min(tc.nacks, tc.copies); st.Nacked != uint64(want) || st.Republished != uint64(tc.copies-1) {
+				t.Errorf("Stats: nacked %d republished %d, want %d and %d", st.Nacked, st.Republished, want, tc.copies-1)
+			}
+		})
+	}
+}
+
+// TestPublisherNackedThenCancelled: a nacked message waiting for its
+// republication fails at once when its context ends, with ErrNacked and the
+// context's error, and is never published again.
+func TestPublisherNackedThenCancelled(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(pubNackFirst(1, pubFakeAck))
+	_, p := startPubTest(t, b, PublisherOptions{nackBackoff: time.Hour})
+	ctx, cancel := context.WithCancel(pubTestCtx(t))
+	c, err := p.PublishAsync(ctx, "ex", "q", pubBody("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitMessages(1)
+	pubWaitNacked(t, p)
+	cancel()
+	err = c.Wait(pubTestCtx(t))
+	if !errors.Is(err, ErrNacked) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v, want ErrNacked and context.Canceled", err)
+	}
+	p.mu.Lock()
+	left := p.led.unsettled()
+	p.mu.Unlock()
+	if left != 0 || len(p.window) != 0 {
+		t.Fatalf("ledger holds %d, window %d slots after the cancel, want 0", left, len(p.window))
+	}
+	if n := len(b.messages()); n != 1 {
+		t.Fatalf("broker got %d copies, want 1", n)
+	}
+}
+
+// TestPublisherCloseTakesParked: Close waits for a parked message within its
+// context and then fails it with ErrUnconfirmed, naming it.
+func TestPublisherCloseTakesParked(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(pubNackFirst(1, pubFakeAck))
+	_, p := startPubTest(t, b, PublisherOptions{nackBackoff: time.Hour})
+	c, err := p.PublishAsync(pubTestCtx(t), "ex", "q", pubBody("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubWaitNacked(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var ue *UnconfirmedError
+	if err := p.Close(ctx); !errors.As(err, &ue) || len(ue.MessageIDs) != 1 || ue.MessageIDs[0] != c.MessageID() {
+		t.Fatalf("Close = %v, want an UnconfirmedError naming %s", err, c.MessageID())
+	}
+	if err := c.Wait(pubTestCtx(t)); !errors.Is(err, ErrUnconfirmed) {
+		t.Fatalf("Wait = %v, want ErrUnconfirmed", err)
+	}
+}
+
+// TestPublisherCloseDrainsParked: Close with time to spare waits for a
+// parked message's republication and its ack.
+func TestPublisherCloseDrainsParked(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(pubNackFirst(2, pubFakeAck))
+	_, p := startPubTest(t, b, PublisherOptions{nackBackoff: 20 * time.Millisecond})
+	c, err := p.PublishAsync(pubTestCtx(t), "ex", "q", pubBody("m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubWaitNacked(t, p)
+	if err := p.Close(pubTestCtx(t)); err != nil {
+		t.Fatalf("Close = %v, want nil once the republication is acked", err)
+	}
+	if err := c.Wait(pubTestCtx(t)); err != nil {
+		t.Fatalf("Wait = %v, want nil", err)
+	}
+}
+
+// TestPublisherNackBackoff pins the documented schedule: 1 s, doubling,
+// capped at 5 s.
+func TestPublisherNackBackoff(t *testing.T) {
+	p := &Publisher{}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	for i, w := range want {
+		if got := p.nackBackoff(i + 1); got != w {
+			t.Errorf("nackBackoff(%d) = %v, want %v", i+1, got, w)
+		}
+	}
+}
+
+// pubWaitNacked waits until p holds a parked message.
+func pubWaitNacked(t *testing.T, p *Publisher) {
+	t.Helper()
+	deadline := time.Now().Add(defaultTestTimeout)
+	for {
+		p.mu.Lock()
+		n := len(p.led.parked)
+		p.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message parked after a nack")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPublisherRecyclesANackingChannel: a channel that nacks everything for
+// nackRecycleAfter is replaced by a new one on the same connection (RabbitMQ
+// 3.10 keeps nacking a quorum queue's messages on a channel that first
+// asked a dead leader), and the message is confirmed there.
+func TestPublisherRecyclesANackingChannel(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(m pubFakeMsg) pubFakeAction {
+		if m.Open == 1 {
+			return pubFakeNack // the first channel is poisoned
+		}
+		return pubFakeAck
+	})
+	s, p := startPubTest(t, b, PublisherOptions{NackRepublishes: 10, nackBackoff: 50 * time.Millisecond})
+	if err := p.Publish(pubTestCtx(t), "ex", "q", pubBody("m")); err != nil {
+		t.Fatalf("Publish = %v, want nil once a new channel took over", err)
+	}
+	var opens []int
+	for _, m := range b.messages() {
+		opens = append(opens, m.Open)
+	}
+	if opens[len(opens)-1] == 1 {
+		t.Fatalf("copies went out on channel opens %v, want the last on a new channel", opens)
+	}
+	if st := s.Stats(); st.ConnectionsLost != 0 {
+		t.Errorf("%d connections lost: the recycle must keep the connection", st.ConnectionsLost)
+	}
+}
