@@ -51,6 +51,9 @@ type Monitor struct {
 	// owedLimit is the owed rule's limit, 0 when off. Set before Start and
 	// read without the lock afterwards.
 	owedLimit time.Duration
+	// userTimeout is the TCP_USER_TIMEOUT set by SetUserTimeout, 0 if none.
+	// Guarded by mu.
+	userTimeout time.Duration
 
 	mu sync.Mutex
 	// idleLimit, if positive, replaces limit after a Read that returned only a

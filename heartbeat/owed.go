@@ -98,10 +98,36 @@ func (m *Monitor) Owe() {
 // (connection.blocked). A blocked broker stops reading and owes nothing, so
 // the owed rule is suspended while blocked; the silence limit still applies,
 // since a blocked RabbitMQ keeps sending heartbeats. Either change forgets
-// the reply owed so far.
+// the reply owed so far. A TCP user timeout set with Monitor.SetUserTimeout
+// is lifted while blocked: a broker that stops reading for the length of an
+// alarm shrinks its window to zero, and Linux kernels before 2023 aborted a
+// connection whose zero-window probes were acknowledged once the timeout ran
+// out.
 func (m *Monitor) SetBlocked(blocked bool) {
-	m.blocked.Store(blocked)
+	if m.blocked.Swap(blocked) != blocked {
+		m.mu.Lock()
+		if ut := m.userTimeout; ut > 0 {
+			if blocked {
+				ut = 0
+			}
+			setUserTimeout(m.conn, ut)
+		}
+		m.mu.Unlock()
+	}
 	m.owedAt.Store(0)
+}
+
+// SetUserTimeout sets TCP_USER_TIMEOUT to d on the Monitor's conn (see the
+// package function SetUserTimeout) and keeps it lifted while the connection
+// is blocked (see SetBlocked). It reports whether the OS took it.
+func (m *Monitor) SetUserTimeout(d time.Duration) bool {
+	if !SetUserTimeout(m.conn, d) {
+		return false
+	}
+	m.mu.Lock()
+	m.userTimeout = d
+	m.mu.Unlock()
+	return true
 }
 
 // MaxOwedGap returns the longest time a reply was owed before the next read,

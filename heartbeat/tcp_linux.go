@@ -36,6 +36,12 @@ func SetUserTimeout(c net.Conn, d time.Duration) bool {
 	if d <= 0 {
 		return false
 	}
+	return setUserTimeout(c, d)
+}
+
+// setUserTimeout sets TCP_USER_TIMEOUT on c to d; 0 restores the kernel's
+// default.
+func setUserTimeout(c net.Conn, d time.Duration) bool {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false

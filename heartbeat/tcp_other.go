@@ -14,3 +14,5 @@ func SetUserTimeout(c net.Conn, d time.Duration) bool { return false }
 // recvAge is only known on Linux (TCP_INFO); elsewhere the owed rule relies
 // on the reader and on the late-timer guard.
 func recvAge(c net.Conn) (time.Duration, bool) { return 0, false }
+
+func setUserTimeout(c net.Conn, d time.Duration) bool { return false }
