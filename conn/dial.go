@@ -66,7 +66,8 @@ func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 	m := mon.Load()
 	m.SetIdleLimit(s.opts.DeadPeerLimit * 3 / 5)
 	if s.opts.OwedReplyLimit > 0 {
-		m.SetOwedLimit(s.opts.OwedReplyLimit)
+		m.SetOwedLimit(s.owed.limit(s.opts.OwedReplyLimit, s.opts.DeadPeerLimit))
+		s.owed.track(m)
 	}
 	if s.opts.TCPUserTimeout > 0 {
 		// Set once the handshake is over: a slow handshake is DialTimeout's.

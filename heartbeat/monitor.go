@@ -48,6 +48,12 @@ type Monitor struct {
 	slowWriteEnd atomic.Int64
 	maxOwedGap   atomic.Int64
 	dueAt        atomic.Int64
+	unblockedAt  atomic.Int64  // stamp of the last unblock, 0 if none
+	gapCur       atomic.Int64  // longest reply gap of this window
+	gapPrev      atomic.Int64  // longest reply gap of the previous window
+	gapWindow    atomic.Int64  // stamp this window began
+	lateDefers   atomic.Uint64 // see OwedDeferrals
+	unreadDefers atomic.Uint64
 	// owedLimit is the owed rule's limit, 0 when off. Set before Start and
 	// read without the lock afterwards.
 	owedLimit time.Duration
@@ -243,10 +249,18 @@ func (m *Monitor) check() {
 	ref, limit := m.allowanceLocked()
 	silence := time.Duration(now - ref)
 	var dpe *DeadPeerError
+	var unread time.Duration // > 0: the silence verdict waits this long
 	if silence >= limit {
-		dpe = &DeadPeerError{Silence: silence, Limit: limit}
-	} else if dead, owed, _ := m.owedCheckLocked(now, late); dead {
-		dpe = &DeadPeerError{Silence: silence, Limit: m.owedLimit, Owed: owed}
+		if age, ok := recvAge(m.conn); ok && age < limit {
+			// The kernel received data this process has not read yet: the
+			// peer is alive and this process is slow (see owed.go).
+			m.unreadDefers.Add(1)
+			unread = limit - age
+		} else {
+			dpe = &DeadPeerError{Silence: silence, Limit: limit}
+		}
+	} else if dead, owed, olimit, _ := m.owedCheckLocked(now, late); dead {
+		dpe = &DeadPeerError{Silence: silence, Limit: olimit, Owed: owed}
 	}
 	if dpe == nil {
 		// Sleep exactly until a limit would be reached if nothing else
@@ -254,6 +268,9 @@ func (m *Monitor) check() {
 		// per heartbeat/2 on an idle one with an idle limit, and about one
 		// per owed limit while replies are owed; never a poll.
 		d := m.nextCheckLocked(now)
+		if unread > 0 {
+			d = unread
+		}
 		m.dueAt.Store(now + int64(d))
 		m.timer.Reset(d)
 		m.mu.Unlock()
@@ -278,7 +295,11 @@ func (m *Monitor) allowanceLocked() (ref int64, limit time.Duration) {
 	switch {
 	case r == 0:
 		return m.startAt, m.limit
-	case r&1 == 1 && m.idleLimit > 0:
+	case r&1 == 1 && m.idleLimit > 0 && !m.blocked.Load():
+		// A blocked broker is under memory or disk pressure, and its
+		// heartbeats run late: measured 756ms after a heartbeat frame at a
+		// 1s heartbeat during a memory alarm under load. It gets the full
+		// limit.
 		return r >> 1, m.idleLimit
 	}
 	return r >> 1, m.limit
@@ -295,10 +316,10 @@ func (m *Monitor) nextCheckLocked(now int64) time.Duration {
 	if m.idleLimit > 0 && d > m.idleLimit {
 		d = m.idleLimit
 	}
-	dead, _, next := m.owedCheckLocked(now, 0)
+	dead, _, olimit, next := m.owedCheckLocked(now, 0)
 	if dead {
 		// Only after check deferred a verdict because it fired late.
-		next = m.owedLimit / 2
+		next = olimit / 2
 	}
 	if next > 0 && next < d {
 		d = next

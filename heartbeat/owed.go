@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +35,26 @@ import (
 // A timer that fires far past its deadline means this process was not
 // running; the check then re-arms once for the reader to catch up instead of
 // judging silence it could not observe.
+
+// The limit adapts. Each read that ends an owed wait is a sample of how long
+// this broker, on this host, takes to answer; the rule then allows
+// OwedGapFactor times the longest gap of the last one to two minutes, and
+// never less than the configured owed limit (the floor) nor more than the
+// silence limit. A broker throttled by credit flow, or a host short of CPU,
+// thus raises its own limit, while a connection whose replies arrive within
+// milliseconds is judged against the floor.
+//
+// After the broker lifts a block, the rule stays suspended for one silence
+// limit: a broker coming out of a memory alarm answers late while it catches
+// up, and the silence limit still applies meanwhile.
+
+// OwedGapFactor is how far above the longest recent reply gap the adaptive
+// owed limit is set.
+const OwedGapFactor = 2
+
+// owedGapWindow is how long a reply gap keeps counting for the adaptive
+// limit: between one and two windows.
+const owedGapWindow = time.Minute
 
 // DefaultOwedLimit is the owed limit that RecommendedOwedLimit never goes
 // below.
@@ -82,14 +103,15 @@ func (m *Monitor) Owe() {
 	// The timer may sleep until a silence deadline far beyond this reply's;
 	// bring it forward. Under traffic this happens at most once per timer
 	// period, since the timer then stays armed within the owed limit.
-	due := now + int64(m.owedLimit)
+	limit := m.effectiveOwedLimit()
+	due := now + int64(limit)
 	if m.dueAt.Load() <= due {
 		return
 	}
 	m.mu.Lock()
 	if m.timer != nil && !m.closing && m.dueAt.Load() > due {
 		m.dueAt.Store(due)
-		m.timer.Reset(m.owedLimit)
+		m.timer.Reset(limit)
 	}
 	m.mu.Unlock()
 }
@@ -105,6 +127,9 @@ func (m *Monitor) Owe() {
 // out.
 func (m *Monitor) SetBlocked(blocked bool) {
 	if m.blocked.Swap(blocked) != blocked {
+		if !blocked {
+			m.unblockedAt.Store(m.stamp())
+		}
 		m.mu.Lock()
 		if ut := m.userTimeout; ut > 0 {
 			if blocked {
@@ -130,9 +155,20 @@ func (m *Monitor) SetUserTimeout(d time.Duration) bool {
 	return true
 }
 
-// MaxOwedGap returns the longest time a reply was owed before the next read,
-// over the Monitor's life: the figure the owed limit must stay above.
+// MaxOwedGap returns the longest time the owed rule saw a reply owed before
+// the next read, over the Monitor's life: the figure the owed limit must stay
+// above. Like the rule, it counts from the end of a slow write, and not at
+// all across a read that ended a stuck write's suspension.
 func (m *Monitor) MaxOwedGap() time.Duration { return time.Duration(m.maxOwedGap.Load()) }
+
+// OwedDeferrals counts the times the owed rule found a reply owed past its
+// limit and held its verdict: late, because its timer fired more than half
+// the owed limit late (this process was not running); unread, because the
+// kernel had received data this process had not read yet. Both mean the
+// process, not the peer, was slow; many of them say the host is overloaded.
+func (m *Monitor) OwedDeferrals() (late, unread uint64) {
+	return m.lateDefers.Load(), m.unreadDefers.Load()
+}
 
 // noteRead clears the owed reply after a read at stamp now and records the
 // gap. Called on every Read that returned data.
@@ -141,27 +177,74 @@ func (m *Monitor) noteRead(now int64) {
 	if o == 0 || !m.owedAt.CompareAndSwap(o, 0) {
 		return
 	}
-	gap := now - o
+	if ws := m.writeStart.Load(); ws != 0 && time.Duration(now-ws) > slowWrite {
+		return // the rule was suspended
+	}
+	from := o
+	if sw := m.slowWriteEnd.Load(); sw > from {
+		from = sw
+	}
+	gap := now - from
+	if w := m.gapWindow.Load(); now-w > int64(owedGapWindow) && m.gapWindow.CompareAndSwap(w, now) {
+		m.gapPrev.Store(m.gapCur.Swap(0))
+	}
+	storeMax(&m.gapCur, gap)
+	storeMax(&m.maxOwedGap, gap)
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Int64, v int64) {
 	for {
-		max := m.maxOwedGap.Load()
-		if gap <= max || m.maxOwedGap.CompareAndSwap(max, gap) {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
 			return
 		}
 	}
 }
 
+// effectiveOwedLimit is the adaptive owed limit: OwedGapFactor times the
+// longest reply gap of the last one to two minutes, at least the configured
+// floor and at most the silence limit.
+func (m *Monitor) effectiveOwedLimit() time.Duration {
+	l := m.owedLimit
+	g := m.gapCur.Load()
+	if p := m.gapPrev.Load(); p > g {
+		g = p
+	}
+	if a := time.Duration(g) * OwedGapFactor; a > l {
+		l = a
+	}
+	if l > m.limit {
+		l = m.limit
+	}
+	return l
+}
+
+// OwedLimit returns the owed limit in force now: the configured floor, or
+// more if replies were slow lately (see OwedGapFactor); 0 if the rule is off.
+func (m *Monitor) OwedLimit() time.Duration {
+	if m.owedLimit <= 0 {
+		return 0
+	}
+	return m.effectiveOwedLimit()
+}
+
 // owedCheckLocked judges the owed rule at stamp now. It returns dead with the
 // time the reply has been owed, or else how long until the rule could next
 // decide (0: nothing owed, no deadline). Caller must hold m.mu.
-func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owed, next time.Duration) {
-	limit := m.owedLimit
+func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owed, limit, next time.Duration) {
 	o := m.owedAt.Load()
-	if limit <= 0 || o == 0 || m.blocked.Load() {
-		return false, 0, 0
+	if m.owedLimit <= 0 || o == 0 || m.blocked.Load() {
+		return false, 0, 0, 0
+	}
+	limit = m.effectiveOwedLimit()
+	if u := m.unblockedAt.Load(); u != 0 && time.Duration(now-u) < m.limit {
+		// Just unblocked: judge from the end of the grace.
+		return false, 0, limit, m.limit - time.Duration(now-u)
 	}
 	if ws := m.writeStart.Load(); ws != 0 && time.Duration(now-ws) > slowWrite {
 		// A write is stuck: judge from its end.
-		return false, 0, limit
+		return false, 0, limit, limit
 	}
 	from := o
 	if sw := m.slowWriteEnd.Load(); sw > from {
@@ -169,16 +252,18 @@ func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owe
 	}
 	owed = time.Duration(now - from)
 	if owed < limit {
-		return false, 0, limit - owed
+		return false, 0, limit, limit - owed
 	}
 	if late > limit/2 {
 		// This process did not run for a while; give the reader a chance.
-		return false, 0, limit / 2
+		m.lateDefers.Add(1)
+		return false, 0, limit, limit / 2
 	}
 	if age, ok := recvAge(m.conn); ok && age < limit {
 		// The kernel received bytes recently: the peer is alive and this
 		// process is slow to read.
-		return false, 0, limit - age
+		m.unreadDefers.Add(1)
+		return false, 0, limit, limit - age
 	}
-	return true, owed, 0
+	return true, owed, limit, 0
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -11,11 +12,11 @@ import (
 // Owed-rule timings: a silence limit far above the owed limit, so that a
 // detection before the silence limit can only come from the owed rule.
 const (
-	testOwedLimit    = 100 * time.Millisecond
+	testOwedLimit    = 200 * time.Millisecond
 	testSilenceLimit = 3 * time.Second
 	// notDetected is how long a test waits for a detection that must NOT
 	// happen: several owed limits.
-	notDetected = 8 * testOwedLimit
+	notDetected = 5 * testOwedLimit
 )
 
 // newOwedMonitor returns a started Monitor with the owed rule on, its
@@ -39,8 +40,8 @@ func wantOwedDeath(t *testing.T, m *Monitor, since time.Time) time.Duration {
 	}
 	took := time.Since(since)
 	var dp *DeadPeerError
-	if !errors.As(m.Err(), &dp) || dp.Owed < testOwedLimit || dp.Limit != testOwedLimit {
-		t.Fatalf("Err() = %#v, want a DeadPeerError naming owed replies of at least %v", m.Err(), testOwedLimit)
+	if !errors.As(m.Err(), &dp) || dp.Limit < testOwedLimit || dp.Owed < dp.Limit {
+		t.Fatalf("Err() = %#v, want a DeadPeerError naming owed replies past a limit of at least %v", m.Err(), testOwedLimit)
 	}
 	return took
 }
@@ -106,10 +107,13 @@ func TestOwedRuleOffByDefault(t *testing.T) {
 }
 
 func TestOwedRuleSuspendedWhileBlocked(t *testing.T) {
-	m, peer, _ := newOwedMonitor(t)
-	if _, err := peer.Write([]byte("connection.blocked")); err != nil {
-		t.Fatal(err)
-	}
+	const silence = 600 * time.Millisecond
+	m, peer := newTestMonitor(t, silence)
+	m.SetOwedLimit(testOwedLimit)
+	m.Start()
+	drain(m)
+	// A blocked RabbitMQ keeps sending heartbeats, so silence never runs out.
+	stop := keepTalking(peer, silence/3)
 	m.SetBlocked(true)
 	m.Owe()
 	if _, err := m.Write([]byte("publish")); err != nil {
@@ -120,11 +124,46 @@ func TestOwedRuleSuspendedWhileBlocked(t *testing.T) {
 		t.Fatalf("blocked connection declared dead: %v", m.Err())
 	case <-time.After(notDetected):
 	}
-	// Unblocked, a new owed reply counts again.
+	// Unblocked, the rule waits one silence limit for the broker to catch up.
 	m.SetBlocked(false)
+	unblocked := time.Now()
+	for time.Since(unblocked) < silence {
+		m.Owe()
+		select {
+		case <-m.Dead():
+			t.Fatalf("declared dead %v after the unblock, within the grace: %v", time.Since(unblocked), m.Err())
+		case <-time.After(testOwedLimit / 2):
+		}
+	}
+	// Then the peer falls silent with a reply owed: the owed rule, not
+	// silence, must notice.
+	stop()
 	start := time.Now()
 	m.Owe()
-	wantOwedDeath(t, m, start)
+	if took := wantOwedDeath(t, m, start); took >= silence {
+		t.Fatalf("detected after %v, not before the silence limit %v", took, silence)
+	}
+}
+
+// keepTalking writes to peer every interval until stop is called.
+func keepTalking(peer net.Conn, interval time.Duration) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				_, _ = peer.Write([]byte("heartbeat"))
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(quit); <-done }) }
 }
 
 // TestOwedRuleSuspendedByStuckWrite plays a broker that stops reading its
@@ -197,6 +236,33 @@ func TestOwedRuleTrustsKernelReceipt(t *testing.T) {
 	case <-m.Dead():
 		t.Fatalf("declared dead while the kernel was receiving: %v", m.Err())
 	case <-time.After(notDetected):
+	}
+}
+
+// TestOwedLimitAdapts: replies that take longer and longer (each below the
+// limit in force) raise the limit to OwedGapFactor times the longest gap, so
+// a broker that slows down under load is not misjudged; the silence limit
+// caps it.
+func TestOwedLimitAdapts(t *testing.T) {
+	m, peer, _ := newOwedMonitor(t)
+	if got := m.OwedLimit(); got != testOwedLimit {
+		t.Fatalf("OwedLimit() = %v before any reply, want the floor %v", got, testOwedLimit)
+	}
+	delay := testOwedLimit * 3 / 4
+	for i := 0; i < 4; i++ {
+		m.Owe()
+		time.Sleep(delay)
+		if _, err := peer.Write([]byte("ack")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		if err := m.Err(); err != nil {
+			t.Fatalf("reply after %v declared dead: %v", delay, err)
+		}
+		delay = m.OwedLimit() * 3 / 4
+	}
+	if got, floor := m.OwedLimit(), OwedGapFactor*m.MaxOwedGap(); got < floor || got > testSilenceLimit {
+		t.Fatalf("OwedLimit() = %v after a gap of %v, want %v..%v", got, m.MaxOwedGap(), floor, testSilenceLimit)
 	}
 }
 
