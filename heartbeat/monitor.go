@@ -57,6 +57,9 @@ type Monitor struct {
 	// owedLimit is the owed rule's limit, 0 when off. Set before Start and
 	// read without the lock afterwards.
 	owedLimit time.Duration
+	// lateHeld is the owedAt stamp whose verdict a late timer held once.
+	// Guarded by mu.
+	lateHeld int64
 	// userTimeout is the TCP_USER_TIMEOUT set by SetUserTimeout, 0 if none.
 	// Guarded by mu.
 	userTimeout time.Duration

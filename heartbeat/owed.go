@@ -38,7 +38,7 @@ import (
 
 // The limit adapts. Each read that ends an owed wait is a sample of how long
 // this broker, on this host, takes to answer; the rule then allows
-// OwedGapFactor times the longest gap of the last one to two minutes, and
+// OwedGapFactor (3) times the longest gap of the last one to two minutes, and
 // never less than the configured owed limit (the floor) nor more than the
 // silence limit. A broker throttled by credit flow, or a host short of CPU,
 // thus raises its own limit, while a connection whose replies arrive within
@@ -50,30 +50,36 @@ import (
 
 // OwedGapFactor is how far above the longest recent reply gap the adaptive
 // owed limit is set.
-const OwedGapFactor = 2
+const OwedGapFactor = 3
 
 // owedGapWindow is how long a reply gap keeps counting for the adaptive
 // limit: between one and two windows.
 const owedGapWindow = time.Minute
 
 // DefaultOwedLimit is the owed limit that RecommendedOwedLimit never goes
-// below.
+// below, unless the silence limit is shorter.
 const DefaultOwedLimit = 250 * time.Millisecond
+
+// maxRecommendedOwedLimit caps RecommendedOwedLimit for long heartbeats.
+const maxRecommendedOwedLimit = time.Second
 
 // slowWrite is how long a Write may take before it counts as stuck: the
 // broker (or the network) is not taking our bytes, so a late reply proves
 // nothing about the peer being gone.
 const slowWrite = 20 * time.Millisecond
 
-// RecommendedOwedLimit returns the owed limit warren uses by default: 250ms,
-// the longest read gap with replies owed measured on a broker throttled by
-// credit flow with a margin above it (see BENCHMARKS.md), but never more than
-// the silence limit for heartbeat, which already bounds detection.
+// RecommendedOwedLimit returns the owed limit warren uses by default for a
+// heartbeat: heartbeat/20, at least DefaultOwedLimit (250ms) and at most 1s,
+// but never more than the silence limit RecommendedLimit(heartbeat). That is
+// 250ms at a 1s heartbeat and 500ms at the 10s default. The limit is a
+// floor: the Monitor raises it to OwedGapFactor times the longest recent
+// reply gap (see SetOwedLimit). A heartbeat of 0 gives DefaultOwedLimit.
 func RecommendedOwedLimit(heartbeat time.Duration) time.Duration {
-	if l := RecommendedLimit(heartbeat); l > 0 && l < DefaultOwedLimit {
-		return l
+	l := min(max(heartbeat/20, DefaultOwedLimit), maxRecommendedOwedLimit)
+	if s := RecommendedLimit(heartbeat); s > 0 && s < l {
+		return s
 	}
-	return DefaultOwedLimit
+	return l
 }
 
 // SetOwedLimit turns on the replies-owed rule: the peer is declared dead when
@@ -254,8 +260,11 @@ func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owe
 	if owed < limit {
 		return false, 0, limit, limit - owed
 	}
-	if late > limit/2 {
-		// This process did not run for a while; give the reader a chance.
+	if late > limit/2 && m.lateHeld != o {
+		// This process did not run for a while; give the reader a chance,
+		// once per owed reply, so that a host that is always late still
+		// gets a verdict.
+		m.lateHeld = o
 		m.lateDefers.Add(1)
 		return false, 0, limit, limit / 2
 	}
