@@ -15,7 +15,7 @@ const (
 	// defaultTestTimeout bounds waits for things that must happen.
 	defaultTestTimeout = 20 * time.Second
 	// faultTimeout bounds one fault-tool call (rabbitmqctl boots an Erlang VM).
-	faultTimeout = 60 * time.Second
+	faultTimeout = 3 * time.Minute
 	// loadQueueLength caps the load queue (x-max-length, oldest dropped) so
 	// that publishing at full speed for minutes keeps the broker's memory
 	// bounded; a dropped message is still confirmed.
