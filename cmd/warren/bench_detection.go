@@ -63,8 +63,8 @@ func (bn *bench) detectOnce(ctx context.Context, c string, rate int) (benchSampl
 	cfg := bn.worker(c, scenDetection, queue)
 	cfg.URL = benchWithHost(cfg.URL, p.Addr())
 	cfg.Heartbeat = bn.cfg.detectHeartbeat
+	cfg.Rate = rate // 0: the worker only connects (the loss scenario's rate is the default)
 	if rate > 0 {
-		cfg.Rate = rate
 		// Enough messages to keep publishing until the worker's deadline.
 		cfg.N = rate * int((benchReadyTimeout+benchDetectSettle+benchDetectTimeout)/time.Second)
 	}
