@@ -145,20 +145,38 @@ func sleepUntil(t time.Time, observe func()) {
 	}
 }
 
+// churnEvery and churnBytes pace the garbage churn: 512 KiB of small
+// objects every 10 ms (50 MiB/s), which at GOGC=10 over a 16 MiB live heap
+// is dozens of collections a second. It is paced rather than flat out: on a
+// two-core machine shared with the broker, a goroutine allocating without
+// pause takes a core from RabbitMQ, and the test would measure a starved
+// broker, not a GC-heavy client.
+const (
+	churnEvery = 10 * time.Millisecond
+	churnBytes = 512 << 10
+)
+
 // churn keeps the garbage collector busy until ctx ends: a live heap of
 // many small objects to mark, and a steady stream of garbage.
 func churn(ctx context.Context) {
-	live := make([][]byte, 1<<16)
+	live := make([][]byte, 1<<16) // 65,536 objects of 256 bytes: 16 MiB to mark
 	for i := range live {
 		live[i] = make([]byte, 256)
 	}
-	for i := 0; ctx.Err() == nil; i++ {
-		live[i%len(live)] = make([]byte, 256+i%1024)
-		if i%4096 == 0 {
-			runtime.Gosched()
+	tick := time.NewTicker(churnEvery)
+	defer tick.Stop()
+	for i := 0; ; {
+		select {
+		case <-ctx.Done():
+			runtime.KeepAlive(live)
+			return
+		case <-tick.C:
+		}
+		for n := 0; n < churnBytes; n += 256 {
+			live[i%len(live)] = make([]byte, 256)
+			i++
 		}
 	}
-	runtime.KeepAlive(live)
 }
 
 func faultCtx(t *testing.T) context.Context {
