@@ -66,9 +66,14 @@ type Options struct {
 	// suspended while the broker blocks the connection (it owes nothing then)
 	// and while a write is stuck because the broker stopped reading (credit
 	// flow); on Linux it also asks the kernel whether data arrived that this
-	// process was too busy to read. Negative turns the rule off. Defaults to
-	// heartbeat.RecommendedOwedLimit(Heartbeat): 250ms, or DeadPeerLimit's
-	// default if that is shorter.
+	// process was too busy to read. It is a floor: the limit in force is 3x
+	// the longest reply gap of the last one to two minutes when that is
+	// longer (heartbeat.OwedGapFactor), never above DeadPeerLimit, and a
+	// connection lost to this rule raises it for the next connections for
+	// 10 minutes, so a broker that holds confirms on purpose cannot drive a
+	// reconnect loop. Negative turns the rule off. Defaults to
+	// heartbeat.RecommendedOwedLimit(Heartbeat): Heartbeat/20 within
+	// 250ms..1s (250ms at a 1s heartbeat, 500ms at 10s).
 	OwedReplyLimit time.Duration
 
 	// TCPUserTimeout sets TCP_USER_TIMEOUT on the dialed socket (Linux only;
