@@ -99,7 +99,9 @@ func (m *Monitor) SetOwedLimit(d time.Duration) {
 // before the request is written. It is cheap (an atomic load) when a reply is
 // already owed, and does nothing when the rule is off.
 func (m *Monitor) Owe() {
-	if m.owedLimit <= 0 || m.owedAt.Load() != 0 {
+	if m.owedLimit <= 0 || m.owedAt.Load() != 0 || m.blocked.Load() {
+		// While blocked nothing is owed: a publish a batch wrote after the
+		// block arrived waits for the unblock, and its gap is no sample.
 		return
 	}
 	now := m.stamp()
@@ -180,7 +182,7 @@ func (m *Monitor) OwedDeferrals() (late, unread uint64) {
 // gap. Called on every Read that returned data.
 func (m *Monitor) noteRead(now int64) {
 	o := m.owedAt.Load()
-	if o == 0 || !m.owedAt.CompareAndSwap(o, 0) {
+	if o == 0 || !m.owedAt.CompareAndSwap(o, 0) || m.blocked.Load() {
 		return
 	}
 	if ws := m.writeStart.Load(); ws != 0 && time.Duration(now-ws) > slowWrite {

@@ -125,6 +125,10 @@ func TestOwedRuleSuspendedWhileBlocked(t *testing.T) {
 		t.Fatalf("blocked connection declared dead: %v", m.Err())
 	case <-time.After(notDetected):
 	}
+	// A wait while blocked is no sample of how fast the broker answers.
+	if g := m.MaxOwedGap(); g >= notDetected/2 {
+		t.Fatalf("MaxOwedGap() = %v after a block of %v: the blocked wait was counted", g, notDetected)
+	}
 	// Unblocked, the rule waits one silence limit for the broker to catch up.
 	m.SetBlocked(false)
 	unblocked := time.Now()
