@@ -67,7 +67,7 @@ type Options struct {
 	// and while a write is stuck because the broker stopped reading (credit
 	// flow); on Linux it also asks the kernel whether data arrived that this
 	// process was too busy to read. It is a floor: the limit in force is 3x
-	// the longest reply gap of the last one to two minutes when that is
+	// the longest reply gap of the last five to ten minutes when that is
 	// longer (heartbeat.OwedGapFactor), never above DeadPeerLimit, and a
 	// connection lost to this rule raises it for the next connections for
 	// 10 minutes, so a broker that holds confirms on purpose cannot drive a

@@ -38,7 +38,7 @@ import (
 
 // The limit adapts. Each read that ends an owed wait is a sample of how long
 // this broker, on this host, takes to answer; the rule then allows
-// OwedGapFactor (3) times the longest gap of the last one to two minutes, and
+// OwedGapFactor (3) times the longest gap of the last five to ten minutes, and
 // never less than the configured owed limit (the floor) nor more than the
 // silence limit. A broker throttled by credit flow, or a host short of CPU,
 // thus raises its own limit, while a connection whose replies arrive within
@@ -53,8 +53,9 @@ import (
 const OwedGapFactor = 3
 
 // owedGapWindow is how long a reply gap keeps counting for the adaptive
-// limit: between one and two windows.
-const owedGapWindow = time.Minute
+// limit: between one and two windows. A broker that was slow lately (credit
+// flow, a busy host, an alarm just lifted) is likely to be slow again.
+const owedGapWindow = 5 * time.Minute
 
 // DefaultOwedLimit is the owed limit that RecommendedOwedLimit never goes
 // below, unless the silence limit is shorter.
@@ -211,7 +212,7 @@ func storeMax(a *atomic.Int64, v int64) {
 }
 
 // effectiveOwedLimit is the adaptive owed limit: OwedGapFactor times the
-// longest reply gap of the last one to two minutes, at least the configured
+// longest reply gap of the last five to ten minutes, at least the configured
 // floor and at most the silence limit.
 func (m *Monitor) effectiveOwedLimit() time.Duration {
 	l := m.owedLimit
