@@ -54,12 +54,13 @@ const owedMemoryTTL = 10 * time.Minute
 // the next. A connection declared dead because a reply was owed for d may
 // have been a broker that answers slowly on purpose (a quorum queue without
 // a majority holds its confirms; a broker on an overloaded host is late),
-// which a reconnect does not change. The next connections, for
+// which a reconnect does not change, and which shows when the next dial
+// succeeds at once. The next connections, for
 // owedMemoryTTL, therefore use at least OwedGapFactor x d as their owed
 // limit: a broker that keeps holding replies costs a few reconnects, each
-// doubling the limit, until the limit reaches DeadPeerLimit and the rule
-// no longer acts before the silence rule. A real partition pays for this
-// only with a slower owed verdict on a second partition within the TTL.
+// tripling the limit, until the limit reaches DeadPeerLimit and the rule
+// no longer acts before the silence rule. A real partition pays nothing:
+// its dials fail for longer than the silence limit.
 type owedMemory struct {
 	mu    sync.Mutex
 	last  *heartbeat.Monitor // the previous connection's Monitor
@@ -74,7 +75,11 @@ func (o *owedMemory) limit(configured, max time.Duration) time.Duration {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var dp *heartbeat.DeadPeerError
-	if o.last != nil && errors.As(o.last.Err(), &dp) && dp.Owed > 0 {
+	// Only a verdict the broker contradicted by answering the very next dial
+	// (within the silence limit) teaches anything: behind a real partition
+	// the dials fail until it heals, and the rule keeps its limit for the
+	// next one.
+	if o.last != nil && errors.As(o.last.Err(), &dp) && dp.Owed > 0 && time.Since(dp.At) < max {
 		o.floor = min(dp.Owed*heartbeat.OwedGapFactor, max)
 		o.until = time.Now().Add(owedMemoryTTL)
 	}

@@ -52,8 +52,21 @@ func TestOwedMemoryRaisesNextLimit(t *testing.T) {
 		t.Fatalf("limit for the connection after = %v, want it still raised to %v", again, got)
 	}
 	// Capped by the silence limit.
+	o.track(owedDeath(t, 4*configured))
+	if capped := o.limit(configured, 8*configured); capped != 8*configured {
+		t.Fatalf("limit = %v, want the cap %v", capped, 8*configured)
+	}
+}
+
+// TestOwedMemoryIgnoresPartitions: when the next dial succeeds only after
+// the silence limit (the network was really down), the verdict was right and
+// the limit stays as configured.
+func TestOwedMemoryIgnoresPartitions(t *testing.T) {
+	const configured, silence = 50 * time.Millisecond, 100 * time.Millisecond
+	var o owedMemory
 	o.track(owedDeath(t, configured))
-	if capped := o.limit(configured, configured*2); capped != configured*2 {
-		t.Fatalf("limit = %v, want the cap %v", capped, configured*2)
+	time.Sleep(2 * silence) // the dials fail meanwhile
+	if got := o.limit(configured, silence); got != configured {
+		t.Fatalf("limit after a partition = %v, want the configured %v", got, configured)
 	}
 }

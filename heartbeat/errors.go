@@ -28,6 +28,8 @@ type DeadPeerError struct {
 	// replies-owed rule declared the peer dead (see Monitor.Owe); 0 when
 	// silence alone did.
 	Owed time.Duration
+	// At is when the peer was declared dead.
+	At time.Time
 }
 
 // Error reports the measured silence and the limit it exceeded.

@@ -282,6 +282,7 @@ func (m *Monitor) check() {
 	m.closing = true
 	m.detected = true
 	m.mu.Unlock()
+	dpe.At = time.Now()
 
 	// Record the error before closing the socket so that a Read failing
 	// because of that close already reports the cause.
