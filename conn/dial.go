@@ -65,6 +65,14 @@ func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 	}
 	m := mon.Load()
 	m.SetIdleLimit(s.opts.DeadPeerLimit * 3 / 5)
+	if s.opts.OwedReplyLimit > 0 {
+		m.SetOwedLimit(s.owed.limit(s.opts.OwedReplyLimit, s.opts.DeadPeerLimit))
+		s.owed.track(m)
+	}
+	if s.opts.TCPUserTimeout > 0 {
+		// Set once the handshake is over: a slow handshake is DialTimeout's.
+		m.SetUserTimeout(s.opts.TCPUserTimeout)
+	}
 	m.Start()
 
 	ss := &session{
@@ -91,6 +99,9 @@ func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 func (s *Supervisor) drainBlocked(ss *session, raw <-chan amqp.Blocking, fwd chan amqp.Blocking) {
 	defer close(ss.drained)
 	for b := range raw {
+		// Before the flag the publishers wait on: a publish the unblock lets
+		// through is owed a reply again.
+		ss.monitor.SetBlocked(b.Active)
 		if b.Active {
 			ss.eventMu.Lock()
 			ss.reason = b.Reason

@@ -69,6 +69,34 @@ type Options struct {
 	// heartbeat after the last read. Defaults to 5/4 of Heartbeat.
 	DeadPeerLimit time.Duration
 
+	// OwedReplyLimit is how long a reply may be owed with nothing at all read
+	// from the socket before warren declares the peer dead: a publisher's
+	// channel is in confirm mode, so every publish it writes is owed a
+	// confirm, which a healthy broker sends within milliseconds. This catches
+	// a partition under load long before DeadPeerLimit. The rule is
+	// suspended while the broker blocks the connection (it owes nothing then)
+	// and while a write is stuck because the broker stopped reading (credit
+	// flow); on Linux it also asks the kernel whether data arrived that this
+	// process was too busy to read. It is a floor: the limit in force is 3x
+	// the longest reply gap of the last five to ten minutes when that is
+	// longer (heartbeat.OwedGapFactor), never above DeadPeerLimit, and a
+	// connection lost to this rule raises it for the next connections for
+	// 10 minutes, so a broker that holds confirms on purpose cannot drive a
+	// reconnect loop. Negative turns the rule off. Defaults to
+	// heartbeat.RecommendedOwedLimit(Heartbeat): Heartbeat/20 within
+	// 250ms..1s (250ms at a 1s heartbeat, 500ms at 10s).
+	OwedReplyLimit time.Duration
+
+	// TCPUserTimeout sets TCP_USER_TIMEOUT on the dialed socket (Linux only;
+	// ignored elsewhere): the kernel aborts the connection when data it sent
+	// stays unacknowledged by the broker's kernel this long. That is
+	// independent of broker load and covers what the other rules cannot see,
+	// a write stuck in a send buffer the network no longer drains; it is
+	// lifted while the broker blocks the connection. A userspace proxy that
+	// keeps acknowledging hides a partition from it. Negative turns it off.
+	// Defaults to DeadPeerLimit.
+	TCPUserTimeout time.Duration
+
 	// DialTimeout bounds one dial: TCP connect, TLS and the AMQP handshake.
 	// Defaults to 10s.
 	DialTimeout time.Duration
@@ -134,6 +162,8 @@ func DefaultOptions() Options {
 	return Options{
 		Heartbeat:      DefaultHeartbeat,
 		DeadPeerLimit:  heartbeat.RecommendedLimit(DefaultHeartbeat),
+		OwedReplyLimit: heartbeat.RecommendedOwedLimit(DefaultHeartbeat),
+		TCPUserTimeout: heartbeat.RecommendedLimit(DefaultHeartbeat),
 		DialTimeout:    DefaultDialTimeout,
 		CloseTimeout:   DefaultCloseTimeout,
 		Reconnect:      reconnect.DefaultPolicy(),
@@ -153,6 +183,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DeadPeerLimit == 0 {
 		o.DeadPeerLimit = heartbeat.RecommendedLimit(o.Heartbeat)
+	}
+	if o.OwedReplyLimit == 0 {
+		o.OwedReplyLimit = heartbeat.RecommendedOwedLimit(o.Heartbeat)
+	}
+	if o.TCPUserTimeout == 0 {
+		o.TCPUserTimeout = o.DeadPeerLimit
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = d.DialTimeout

@@ -32,6 +32,11 @@ func startPubTestWith(t *testing.T, b *pubFakeBroker, sopts Options, opts Publis
 		sopts.Reconnect = fastPolicy()
 	}
 	sopts.Logger = discardLogger()
+	if sopts.OwedReplyLimit == 0 {
+		// The fake broker holds confirms at will and sends nothing else
+		// meanwhile, which the replies-owed rule rightly calls a dead peer.
+		sopts.OwedReplyLimit = -1
+	}
 	s, err := New(sopts)
 	if err != nil {
 		t.Fatal(err)

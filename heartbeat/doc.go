@@ -39,6 +39,18 @@
 //	case <-conn.NotifyClose(make(chan *amqp.Error, 1)):
 //	}
 //
+// # Replies owed
+//
+// Under load, silence is weak evidence: it must allow for the broker's idle
+// cadence. A caller that writes a request the broker must answer (a publish
+// on a confirm-mode channel) calls Owe just before the write; with
+// SetOwedLimit on, a reply owed with nothing at all read for the owed limit
+// (adaptive: OwedGapFactor times the longest recent reply gap, if more) is a
+// dead peer, and DeadPeerError.Owed says so. SetBlocked suspends the rule
+// while the broker blocks the connection. On Linux, SetUserTimeout sets
+// TCP_USER_TIMEOUT, and TCP_INFO keeps any verdict from being given while the
+// kernel holds data this process has not read. See owed.go for the rules.
+//
 // # Stalled callbacks
 //
 // A Watchdog arms one timer per watched call. If the call outlives its

@@ -21,12 +21,22 @@ var (
 type DeadPeerError struct {
 	// Silence is how long nothing had been read when the peer was declared dead.
 	Silence time.Duration
-	// Limit is the dead-peer limit the Monitor was configured with.
+	// Limit is the limit that was exceeded: the dead-peer limit (or the idle
+	// limit after a heartbeat frame), or the owed limit when Owed is set.
 	Limit time.Duration
+	// Owed is how long a reply had been owed with nothing read when the
+	// replies-owed rule declared the peer dead (see Monitor.Owe); 0 when
+	// silence alone did.
+	Owed time.Duration
+	// At is when the peer was declared dead.
+	At time.Time
 }
 
 // Error reports the measured silence and the limit it exceeded.
 func (e *DeadPeerError) Error() string {
+	if e.Owed > 0 {
+		return fmt.Sprintf("%v: replies owed for %v with nothing read (owed limit %v)", ErrDeadPeer, roundForHumans(e.Owed), e.Limit)
+	}
 	return fmt.Sprintf("%v: nothing read for %v (limit %v)", ErrDeadPeer, roundForHumans(e.Silence), e.Limit)
 }
 

@@ -35,6 +35,35 @@ type Monitor struct {
 	// connection costs about one wakeup per limit.
 	fires atomic.Int64
 
+	// The replies-owed rule (owed.go). owedAt is the stamp of the first Owe
+	// since the last read, 0 if none; blocked suspends the rule; writeStart
+	// is the stamp of the Write in progress (amqp091-go serialises writes),
+	// 0 if none; slowWriteEnd is when the last slow Write ended; maxOwedGap
+	// is the longest owed-to-read gap seen, in nanoseconds. dueAt is the
+	// stamp the timer is due at, so that Owe can tell whether to bring it
+	// forward and check can tell how late it fired.
+	owedAt       atomic.Int64
+	blocked      atomic.Bool
+	writeStart   atomic.Int64
+	slowWriteEnd atomic.Int64
+	maxOwedGap   atomic.Int64
+	dueAt        atomic.Int64
+	unblockedAt  atomic.Int64  // stamp of the last unblock, 0 if none
+	gapCur       atomic.Int64  // longest reply gap of this window
+	gapPrev      atomic.Int64  // longest reply gap of the previous window
+	gapWindow    atomic.Int64  // stamp this window began
+	lateDefers   atomic.Uint64 // see OwedDeferrals
+	unreadDefers atomic.Uint64
+	// owedLimit is the owed rule's limit, 0 when off. Set before Start and
+	// read without the lock afterwards.
+	owedLimit time.Duration
+	// lateHeld is the owedAt stamp whose verdict a late timer held once.
+	// Guarded by mu.
+	lateHeld int64
+	// userTimeout is the TCP_USER_TIMEOUT set by SetUserTimeout, 0 if none.
+	// Guarded by mu.
+	userTimeout time.Duration
+
 	mu sync.Mutex
 	// idleLimit, if positive, replaces limit after a Read that returned only a
 	// heartbeat frame (see SetIdleLimit). Set before Start; guarded by mu.
@@ -89,7 +118,9 @@ func (m *Monitor) Start() {
 	// A negative delay (the last read is already older than the limit) fires
 	// at once. The callback takes m.mu before touching m.timer, so it cannot
 	// observe the field before this assignment completes.
-	m.timer = time.AfterFunc(m.nextCheckLocked(), m.check)
+	d := m.nextCheckLocked(m.startAt)
+	m.dueAt.Store(m.startAt + int64(d))
+	m.timer = time.AfterFunc(d, m.check)
 }
 
 // SetIdleLimit makes the Monitor use d instead of its limit after a Read that
@@ -162,7 +193,9 @@ func (m *Monitor) Close() error {
 func (m *Monitor) Read(p []byte) (int, error) {
 	n, err := m.conn.Read(p)
 	if n > 0 {
-		m.lastRead.Store(m.stamp()<<1 | heartbeatBit(p[:n]))
+		now := m.stamp()
+		m.lastRead.Store(now<<1 | heartbeatBit(p[:n]))
+		m.noteRead(now)
 	}
 	if err != nil {
 		err = m.cause(err)
@@ -173,9 +206,16 @@ func (m *Monitor) Read(p []byte) (int, error) {
 // Write writes to the wrapped conn and records the time if it sent data. Its
 // errors are rewritten after detection like those of Read.
 func (m *Monitor) Write(p []byte) (int, error) {
+	start := m.stamp()
+	m.writeStart.Store(start)
 	n, err := m.conn.Write(p)
+	end := m.stamp()
+	m.writeStart.Store(0)
+	if time.Duration(end-start) > slowWrite {
+		m.slowWriteEnd.Store(end)
+	}
 	if n > 0 {
-		m.lastWrite.Store(m.stamp())
+		m.lastWrite.Store(end)
 	}
 	if err != nil {
 		err = m.cause(err)
@@ -207,24 +247,46 @@ func (m *Monitor) check() {
 		m.mu.Unlock()
 		return
 	}
+	now := m.stamp()
+	late := time.Duration(now - m.dueAt.Load())
 	ref, limit := m.allowanceLocked()
-	silence := m.silence(ref)
-	if silence < limit {
-		// A read arrived since the timer was armed: sleep exactly until the
-		// limit would be reached if nothing else arrives. This is one wakeup per
-		// limit on a busy connection, and one per heartbeat/2 on an idle one
-		// with an idle limit, never a poll.
-		m.timer.Reset(m.nextCheckLocked())
+	silence := time.Duration(now - ref)
+	var dpe *DeadPeerError
+	var unread time.Duration // > 0: the silence verdict waits this long
+	if silence >= limit {
+		if age, ok := recvAge(m.conn); ok && age < limit {
+			// The kernel received data this process has not read yet: the
+			// peer is alive and this process is slow (see owed.go).
+			m.unreadDefers.Add(1)
+			unread = limit - age
+		} else {
+			dpe = &DeadPeerError{Silence: silence, Limit: limit}
+		}
+	} else if dead, owed, olimit, _ := m.owedCheckLocked(now, late); dead {
+		dpe = &DeadPeerError{Silence: silence, Limit: olimit, Owed: owed}
+	}
+	if dpe == nil {
+		// Sleep exactly until a limit would be reached if nothing else
+		// arrives. This is one wakeup per limit on a busy connection, one
+		// per heartbeat/2 on an idle one with an idle limit, and about one
+		// per owed limit while replies are owed; never a poll.
+		d := m.nextCheckLocked(now)
+		if unread > 0 {
+			d = unread
+		}
+		m.dueAt.Store(now + int64(d))
+		m.timer.Reset(d)
 		m.mu.Unlock()
 		return
 	}
 	m.closing = true
 	m.detected = true
 	m.mu.Unlock()
+	dpe.At = time.Now()
 
 	// Record the error before closing the socket so that a Read failing
 	// because of that close already reports the cause.
-	m.err.Store(&DeadPeerError{Silence: silence, Limit: limit})
+	m.err.Store(dpe)
 	m.closeConn()
 	close(m.dead)
 }
@@ -237,21 +299,34 @@ func (m *Monitor) allowanceLocked() (ref int64, limit time.Duration) {
 	switch {
 	case r == 0:
 		return m.startAt, m.limit
-	case r&1 == 1 && m.idleLimit > 0:
+	case r&1 == 1 && m.idleLimit > 0 && !m.blocked.Load():
+		// A blocked broker is under memory or disk pressure, and its
+		// heartbeats run late: measured 756ms after a heartbeat frame at a
+		// 1s heartbeat during a memory alarm under load. It gets the full
+		// limit.
 		return r >> 1, m.idleLimit
 	}
 	return r >> 1, m.limit
 }
 
-// nextCheckLocked returns how long the timer may sleep: until the current
-// allowance runs out, but never longer than the idle limit, because a
-// heartbeat read arriving right now would make detection due that soon.
-// Caller must hold m.mu.
-func (m *Monitor) nextCheckLocked() time.Duration {
+// nextCheckLocked returns how long the timer may sleep from stamp now: until
+// the current allowance runs out, but never longer than the idle limit,
+// because a heartbeat read arriving right now would make detection due that
+// soon, nor past the owed rule's next decision. Owe brings the timer forward
+// when a reply becomes owed later. Caller must hold m.mu.
+func (m *Monitor) nextCheckLocked(now int64) time.Duration {
 	ref, limit := m.allowanceLocked()
-	d := limit - m.silence(ref)
+	d := limit - time.Duration(now-ref)
 	if m.idleLimit > 0 && d > m.idleLimit {
 		d = m.idleLimit
+	}
+	dead, _, olimit, next := m.owedCheckLocked(now, 0)
+	if dead {
+		// Only after check deferred a verdict because it fired late.
+		next = olimit / 2
+	}
+	if next > 0 && next < d {
+		d = next
 	}
 	return d
 }
@@ -283,9 +358,6 @@ func (m *Monitor) cause(err error) error {
 // stamp returns the monotonic time since base, plus one so that 0 can mean
 // "never" even on a clock too coarse to have advanced since base.
 func (m *Monitor) stamp() int64 { return int64(time.Since(m.base)) + 1 }
-
-// silence returns how long ago the stamp ref was taken.
-func (m *Monitor) silence(ref int64) time.Duration { return time.Duration(m.stamp() - ref) }
 
 // fromStamp converts a stamp back to a time.Time, keeping its monotonic
 // reading.

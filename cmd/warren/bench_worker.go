@@ -261,10 +261,12 @@ func workerOutage(ctx, stop context.Context, c benchContender, cfg workerConfig,
 // that is redialing into a partition can take as long as its dial timeout.
 func workerDetection(ctx, stop context.Context, c benchContender, cfg workerConfig, rep *benchReporter) (*workerResult, error) {
 	live := newBenchLiveness(rep)
-	if _, err := c.connect(ctx, cfg, live); err != nil {
+	cl, err := c.connect(ctx, cfg, live)
+	if err != nil {
 		return nil, err
 	}
 	live.start()
+	defer detectionLoad(ctx, cl, cfg)()
 	select {
 	case <-live.firstLoss():
 		return &workerResult{Losses: 1}, nil
