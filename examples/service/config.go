@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/warrenmq/warren/conn"
 )
 
@@ -98,6 +100,19 @@ type config struct {
 	LogLevel slog.Level
 	// LOG_FORMAT: text or json. Default text.
 	LogFormat string
+
+	// TRACES: where the OpenTelemetry spans go: off, stdout (one JSON
+	// object per span on standard output) or otlp (OTLP over HTTP, set up
+	// by the standard OTEL_EXPORTER_OTLP_* variables, e.g.
+	// OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318). Default off, or
+	// otlp when OTEL_EXPORTER_OTLP_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.
+	Traces string
+	// TracerProvider is not read from the environment: code that runs the
+	// service in process (its tests) may set one, which then makes the
+	// spans whatever TRACES says, and which the service does not shut
+	// down. Default nil.
+	TracerProvider trace.TracerProvider
 }
 
 // defaultConfig returns the defaults; URLs has none.
@@ -126,6 +141,7 @@ func defaultConfig() config {
 		IdleTimeout:         60 * time.Second,
 		LogLevel:            slog.LevelInfo,
 		LogFormat:           "text",
+		Traces:              tracesOff,
 	}
 }
 
@@ -179,6 +195,9 @@ func (c config) withDefaults() config {
 	set(&c.IdleTimeout, d.IdleTimeout)
 	if c.LogFormat == "" {
 		c.LogFormat = d.LogFormat
+	}
+	if c.Traces == "" {
+		c.Traces = d.Traces
 	}
 	return c
 }
@@ -235,6 +254,15 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		}
 		c.LogFormat = v
 	}
+	if getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		c.Traces = tracesOTLP
+	}
+	if v := getenv("TRACES"); v != "" {
+		if v != tracesOff && v != tracesStdout && v != tracesOTLP {
+			p.errs = append(p.errs, fmt.Errorf("TRACES %q: want off, stdout or otlp", v))
+		}
+		c.Traces = v
+	}
 	return c, errors.Join(p.errs...)
 }
 
@@ -257,6 +285,7 @@ func (c config) LogValue() slog.Value {
 		slog.Int("concurrency", c.Concurrency),
 		slog.Duration("drain_period", c.DrainPeriod),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("traces", c.Traces),
 	)
 }
 

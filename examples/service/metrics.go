@@ -1,98 +1,82 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/warrenmq/warren/conn"
+	warrenprom "github.com/warrenmq/warren/contrib/prometheus"
 )
 
-// metricsSources is what /metrics exports: each supervisor's Stats under a
-// "connection" label, and the service's own counters.
-type metricsSources struct {
-	supervisors []namedSupervisor
-	stats       *serviceStats
-	window      *window
+// metrics is what /metrics serves: a registry of its own (not the global
+// one, so two services in one test binary do not collide) holding one
+// warrenprom.Metrics per connection, the service's own counters, and the Go
+// runtime's and process's collectors.
+type metrics struct {
+	reg *prometheus.Registry
+	// pub and con are the warrenprom.Metrics of the two connections,
+	// labelled connection="publish" and "consume". Each is created before
+	// its supervisor (its dial histogram times the first attempt from New)
+	// and registered once the supervisor exists.
+	pub, con *warrenprom.Metrics
 }
 
-type namedSupervisor struct {
-	name string // "publish" or "consume"
-	sup  *conn.Supervisor
-}
-
-// registerMetrics serves /metrics on mux in the Prometheus text format,
-// written by hand so the example needs no metrics library. It is the one
-// seam for metrics: to use a Prometheus registry instead (the collectors of
-// integration/metrics or a contrib module), replace this function's body
-// with one that registers collectors reading the same sources and serves
-// promhttp's handler.
-func registerMetrics(mux *http.ServeMux, src metricsSources) {
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		writeMetrics(w, src)
-	})
-}
-
-func writeMetrics(w io.Writer, src metricsSources) {
-	stats := make([]conn.Stats, len(src.supervisors))
-	for i, s := range src.supervisors {
-		stats[i] = s.sup.Stats()
+// newMetrics makes the registry with the service's own metrics; the
+// connections' join it through register.
+func newMetrics(stats *serviceStats, win *window) (*metrics, error) {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		pub: warrenprom.New(warrenprom.Options{Connection: "publish"}),
+		con: warrenprom.New(warrenprom.Options{Connection: "consume"}),
 	}
-	perConn := func(name, kind, help string, v func(conn.Stats) float64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
-		for i, s := range src.supervisors {
-			fmt.Fprintf(w, "%s{connection=%q} %g\n", name, s.name, v(stats[i]))
-		}
+	cs := []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orders_consumed_total",
+			Help: "Orders handled by the consumer."}, counter(&stats.consumed)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "orders_in_flight",
+			Help: "Publishes waiting for a confirm."}, func() float64 { return float64(win.inUse()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "orders_in_flight_limit",
+			Help: "MAX_IN_FLIGHT."}, func() float64 { return float64(win.size()) }),
 	}
-	b := func(x bool) float64 {
-		if x {
-			return 1
-		}
-		return 0
-	}
-	perConn("warren_ready", "gauge", "1 while the connection is Ready.",
-		func(s conn.Stats) float64 { return b(s.State == conn.Ready) })
-	perConn("warren_blocked", "gauge", "1 while the broker blocks the connection.",
-		func(s conn.Stats) float64 { return b(s.Blocked) })
-	perConn("warren_dials_total", "counter", "Dial attempts.", func(s conn.Stats) float64 { return float64(s.Dials) })
-	perConn("warren_failed_dials_total", "counter", "Failed dials.", func(s conn.Stats) float64 { return float64(s.FailedDials) })
-	perConn("warren_connections_lost_total", "counter", "Ready connections lost.",
-		func(s conn.Stats) float64 { return float64(s.ConnectionsLost) })
-	perConn("warren_dead_peers_total", "counter", "Connections closed because the broker went silent.",
-		func(s conn.Stats) float64 { return float64(s.DeadPeers) })
-	perConn("warren_published_total", "counter", "Messages written, republications included.",
-		func(s conn.Stats) float64 { return float64(s.Published) })
-	perConn("warren_confirmed_total", "counter", "Messages the broker confirmed.",
-		func(s conn.Stats) float64 { return float64(s.Confirmed) })
-	perConn("warren_republished_total", "counter", "Messages republished after a lost connection.",
-		func(s conn.Stats) float64 { return float64(s.Republished) })
-	perConn("warren_delivered_total", "counter", "Deliveries handed to consumers, duplicates included.",
-		func(s conn.Stats) float64 { return float64(s.Delivered) })
-	perConn("warren_handler_errors_total", "counter", "Consumer handler calls that failed.",
-		func(s conn.Stats) float64 { return float64(s.HandlerErrors) })
-	perConn("warren_events_dropped_total", "counter", "Events dropped because the buffer was full.",
-		func(s conn.Stats) float64 { return float64(s.EventsDropped) })
-
-	st := src.stats
-	fmt.Fprintf(w, "# HELP orders_responses_total Responses of POST /orders by outcome.\n# TYPE orders_responses_total counter\n")
-	for _, r := range []struct {
-		outcome string
-		n       uint64
-	}{
-		{"accepted", st.accepted.Load()}, {"unavailable", st.unavailable.Load()},
-		{"client_error", st.clientErrors.Load()}, {"bad_gateway", st.badGateway.Load()},
-		{"internal_error", st.internalErrors.Load()},
+	for outcome, n := range map[string]*atomicCounter{
+		"accepted": &stats.accepted, "unavailable": &stats.unavailable, "client_error": &stats.clientErrors,
+		"bad_gateway": &stats.badGateway, "internal_error": &stats.internalErrors,
 	} {
-		fmt.Fprintf(w, "orders_responses_total{outcome=%q} %d\n", r.outcome, r.n)
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orders_responses_total",
+			Help: "Responses of POST /orders by outcome.", ConstLabels: prometheus.Labels{"outcome": outcome}}, counter(n)))
 	}
-	fmt.Fprintf(w, "# HELP orders_consumed_total Orders handled by the consumer.\n# TYPE orders_consumed_total counter\norders_consumed_total %d\n",
-		st.consumed.Load())
-	fmt.Fprintf(w, "# HELP orders_duplicates_total Copies of processed orders the handler caught (the consumer's dedupe window catches most before it).\n# TYPE orders_duplicates_total counter\n")
-	fmt.Fprintf(w, "orders_duplicates_total{caught=%q} %d\n", "in_progress", st.busyDuplicates.Load())
-	fmt.Fprintf(w, "orders_duplicates_total{caught=%q} %d\n", "just_processed", st.lateDuplicates.Load())
-	fmt.Fprintf(w, "# HELP orders_in_flight Publishes waiting for a confirm.\n# TYPE orders_in_flight gauge\norders_in_flight %d\n",
-		src.window.inUse())
-	fmt.Fprintf(w, "# HELP orders_in_flight_limit MAX_IN_FLIGHT.\n# TYPE orders_in_flight_limit gauge\norders_in_flight_limit %d\n",
-		src.window.size())
+	for caught, n := range map[string]*atomicCounter{"in_progress": &stats.busyDuplicates, "just_processed": &stats.lateDuplicates} {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orders_duplicates_total",
+			Help: "Copies of processed orders the handler caught (the consumer's dedupe window catches most before it).",
+			ConstLabels: prometheus.Labels{"caught": caught}}, counter(n)))
+	}
+	for _, c := range cs {
+		if err := m.reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// counter reads n for a CounterFunc: the service counts in atomics on its
+// hot paths and the registry reads them only when scraped.
+func counter(n *atomicCounter) func() float64 { return func() float64 { return float64(n.Load()) } }
+
+// register adds the two supervisors' Stats to the registry.
+func (m *metrics) register(pub, con *conn.Supervisor) error {
+	if err := m.pub.Register(m.reg, pub); err != nil {
+		return err
+	}
+	return m.con.Register(m.reg, con)
+}
+
+// handler serves the registry in the Prometheus text format.
+// HTTPErrorOnError makes a collector's failure a 500 the scraper records,
+// rather than a page silently missing metrics.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError, Registry: m.reg})
 }

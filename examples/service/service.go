@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -45,28 +46,52 @@ type service struct {
 //  4. The consumer finishes its handlers, the publisher waits for its last
 //     confirms, and both connections close: within what is left of
 //     SHUTDOWN_TIMEOUT.
-func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string) error {
+func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string) (err error) {
 	cfg = cfg.withDefaults()
+	tr, err := newTracing(cfg, os.Stdout)
+	if err != nil {
+		return err
+	}
+	// The spans still buffered are flushed last, once nothing makes more;
+	// on the normal path within SHUTDOWN_TIMEOUT (below), on a failed start
+	// here.
+	flushed := false
+	defer func() {
+		if !flushed {
+			err = errors.Join(err, closeTracing(cfg.ShutdownTimeout, tr))
+		}
+	}()
 	l, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
 	s := &service{cfg: cfg, log: log, window: newWindow(cfg.MaxInFlight), stats: &serviceStats{}}
+	m, err := newMetrics(s.stats, s.window)
+	if err != nil {
+		l.Close()
+		return err
+	}
 
 	h := newHealth(s.window)
 	s.health = h
-	pubSup, err := newSupervisor(cfg, "publish", log, h.noteEvent)
+	// warrenprom's event handlers time the first dial from newMetrics, just
+	// before the supervisors.
+	pubSup, err := newSupervisor(cfg, "publish", log, eventHandlers(h.noteEvent, m.pub.OnEvent))
 	if err != nil {
 		l.Close()
 		return err
 	}
 	h.pub = pubSup // before anything serves: noteEvent does not read it
-	conSup, err := newSupervisor(cfg, "consume", log, nil)
+	conSup, err := newSupervisor(cfg, "consume", log, m.con.OnEvent)
 	if err != nil {
 		l.Close()
 		return errors.Join(err, closeAll(cfg.ShutdownTimeout, nil, pubSup))
 	}
 	sups := []*conn.Supervisor{pubSup, conSup}
+	if err := m.register(pubSup, conSup); err != nil {
+		l.Close()
+		return errors.Join(err, closeAll(cfg.ShutdownTimeout, nil, sups...))
+	}
 
 	queue := &conn.Queue{Name: cfg.Queue, Durable: true}
 	topology := conn.Topology{
@@ -83,8 +108,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string)
 			}
 		}
 		var err error
+		// Tracing first: the producer span then covers the metrics
+		// interceptor's work too, and the message carries its context.
 		s.pub, err = pubSup.NewPublisher(ctx, conn.PublisherOptions{Name: "orders-http", Mandatory: true,
-			MaxInFlight: cfg.MaxInFlight})
+			MaxInFlight:  cfg.MaxInFlight,
+			Interceptors: append(tr.interceptors(), m.pub.PublishInterceptor())})
 		return err
 	}()
 	if setupErr != nil {
@@ -97,6 +125,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string)
 		Prefetch:    cfg.Prefetch,
 		Concurrency: cfg.Concurrency,
 		Dedupe:      &conn.DedupeOptions{Window: cfg.DedupeWindow, Size: cfg.DedupeSize},
+		Middleware:  append(tr.middleware(), m.con.HandlerMiddleware()),
 	})
 	if err != nil {
 		l.Close()
@@ -104,13 +133,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string)
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/orders", s.postOrder)
+	mux.Handle("/orders", tr.traceRequests("/orders", s.postOrder))
 	mux.HandleFunc("/livez", h.livez)
 	mux.HandleFunc("/readyz", h.readyz)
-	registerMetrics(mux, metricsSources{
-		supervisors: []namedSupervisor{{"publish", pubSup}, {"consume", conSup}},
-		stats:       s.stats, window: s.window,
-	})
+	mux.Handle("/metrics", m.handler())
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -164,6 +190,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string)
 		srv.Close() // handlers still running past the deadline lose their connections
 	}
 	errs = append(errs, closeWithin(sctx, []closer{consumer, s.pub}, sups...))
+	flushed = true
+	if err := tr.shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("tracing shutdown: %w", err))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -193,6 +223,26 @@ func newSupervisor(cfg config, role string, log *slog.Logger, onEvent func(conn.
 		Logger:  log.With("connection", role),
 		OnEvent: onEvent,
 	})
+}
+
+// eventHandlers calls each of hs with every event, in order.
+func eventHandlers(hs ...func(conn.Event)) func(conn.Event) {
+	return func(e conn.Event) {
+		for _, h := range hs {
+			h(e)
+		}
+	}
+}
+
+// closeTracing flushes and stops tracing within timeout; for failures
+// during setup.
+func closeTracing(timeout time.Duration, tr *tracing) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := tr.shutdown(ctx); err != nil {
+		return fmt.Errorf("tracing shutdown: %w", err)
+	}
+	return nil
 }
 
 // closer is a consumer or publisher.

@@ -6,15 +6,18 @@ import (
 )
 
 // serviceStats are the service's own counters, beside the supervisors'
-// Stats; /metrics exports both.
+// Stats; /metrics exports both (metrics.go).
 type serviceStats struct {
 	// Responses of /orders by class.
-	accepted, unavailable, clientErrors, badGateway, internalErrors atomic.Uint64
+	accepted, unavailable, clientErrors, badGateway, internalErrors atomicCounter
 	// consumed counts orders processed; busyDuplicates the copies sent to
 	// retry because another copy was being processed; lateDuplicates the
 	// copies dropped because their order was processed moments before.
-	consumed, busyDuplicates, lateDuplicates atomic.Uint64
+	consumed, busyDuplicates, lateDuplicates atomicCounter
 }
+
+// atomicCounter is a counter the hot paths add to and /metrics reads.
+type atomicCounter = atomic.Uint64
 
 // response counts an /orders response.
 func (s *serviceStats) response(code int) {
