@@ -144,9 +144,11 @@ func TestRetryDelaysAreHonoured(t *testing.T) {
 				if i == 0 {
 					continue
 				}
+				// The broker times the delay with Erlang's clock, which time
+				// correction may run up to 1 % fast (seen: 4 s as 3.964 s).
 				gap, d := c.at.Sub(all[i-1].at), tt.gaps[i-1]
 				t.Logf("retry %d after %v (delay %v)", i, gap, d)
-				if gap < d || gap > d+d/10 {
+				if gap < d-d/100 || gap > d+d/10 {
 					t.Errorf("retry %d after %v, want %v within 10%%", i, gap, d)
 				}
 			}
@@ -214,7 +216,7 @@ func TestRetryQueuesOfAQuorumQueue(t *testing.T) {
 	waitReady(t, s)
 	adm.publish("", queue, "poison")
 	all := got.waitFor(t, 2, 2*defaultTestTimeout)
-	if gap := all[1].at.Sub(all[0].at); gap < delay || gap > delay+delay/10 {
+	if gap := all[1].at.Sub(all[0].at); gap < delay-delay/100 || gap > delay+delay/10 {
 		t.Errorf("retry after %v, want %v within 10%%", gap, delay)
 	}
 	if _, ok := adm.get(queue+".dead", defaultTestTimeout); !ok {
