@@ -3,6 +3,7 @@ package heartbeat
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -254,6 +255,9 @@ type dumpCall struct {
 	began time.Time
 	done  chan struct{} // closed once dump is set
 	dump  []byte
+	// waiters counts the reports that found this dump in progress, so a
+	// test can tell when they all wait on it.
+	waiters atomic.Int32
 }
 
 // sharedDump returns a dump of all goroutines taken after since: the one in
@@ -275,6 +279,7 @@ func sharedDump(since time.Time) []byte {
 			close(c.done)
 			return c.dump
 		}
+		c.waiters.Add(1)
 		stallDumps.mu.Unlock()
 		<-c.done
 		if c.began.After(since) {
