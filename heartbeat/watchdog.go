@@ -274,7 +274,9 @@ func sharedDump(since time.Time) []byte {
 			stallDumps.mu.Unlock()
 			c.dump = dumpAll(maxStallDump)
 			stallDumps.mu.Lock()
-			stallDumps.cur = nil
+			if stallDumps.cur == c { // only its own: a test may have put another
+				stallDumps.cur = nil
+			}
 			stallDumps.mu.Unlock()
 			close(c.done)
 			return c.dump
