@@ -134,6 +134,7 @@ func TestURLListSkipsRefusingNode(t *testing.T) {
 			"amqp://guest:guest@" + refusing.Addr() + "/",
 			b.URL,
 		},
+		KeepURLOrder: true, // the refusing node first, every time
 	})
 	waitReady(t, s)
 	connected, _ := rec.WaitFor(t, 0, defaultTestTimeout, "Connected", kind(conn.EventConnected))
