@@ -140,8 +140,12 @@ func TestQuorumQueueFailoverLosesNothing(t *testing.T) {
 		// 541 INTERNAL_ERROR: an extra failover warren must absorb too.
 		t.Logf("%d connection losses for %d faults: %v", len(lost), len(fails), lost)
 	}
-	if n := tl.deliveries() - deliveredAtLastFailover; n == 0 {
+	if n := tl.deliveries() - deliveredAtLastFailover; n == 0 && deliveredAtLastFailover < quorumMessages {
 		t.Errorf("nothing consumed after the last failover")
+	} else if n == 0 {
+		// A slow host (rabbitmqctl taking seconds) can put the last fault
+		// after every id was consumed: then there is nothing left to show.
+		t.Logf("every id was consumed before the last failover (%d deliveries)", deliveredAtLastFailover)
 	} else {
 		t.Logf("%d deliveries after the last failover, on node %d", n, fails[len(fails)-1].to)
 	}
