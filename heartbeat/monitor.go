@@ -79,6 +79,10 @@ type Monitor struct {
 	err  atomic.Pointer[DeadPeerError]
 	dead chan struct{}
 
+	// started is set by Start; from then on read deadlines are the Monitor's
+	// (see SetReadDeadline).
+	started atomic.Bool
+
 	closeOnce     sync.Once
 	closeErr      error // written inside closeOnce, read after it
 	closeReturned atomic.Bool
@@ -115,6 +119,10 @@ func (m *Monitor) Start() {
 		return
 	}
 	m.startAt = m.stamp()
+	// A read deadline set before Start (amqp091-go's heartbeater runs as soon
+	// as the connection opens) is dropped: from here the timer decides.
+	m.started.Store(true)
+	_ = m.conn.SetReadDeadline(time.Time{})
 	// A negative delay (the last read is already older than the limit) fires
 	// at once. The callback takes m.mu before touching m.timer, so it cannot
 	// observe the field before this assignment completes.
@@ -232,8 +240,20 @@ func (m *Monitor) RemoteAddr() net.Addr { return m.conn.RemoteAddr() }
 // SetDeadline sets the wrapped conn's read and write deadlines.
 func (m *Monitor) SetDeadline(t time.Time) error { return m.conn.SetDeadline(t) }
 
-// SetReadDeadline sets the wrapped conn's read deadline.
-func (m *Monitor) SetReadDeadline(t time.Time) error { return m.conn.SetReadDeadline(t) }
+// SetReadDeadline sets the wrapped conn's read deadline until Start. From
+// Start on, the Monitor alone judges read-side silence and a read deadline
+// other than the zero Time is ignored: amqp091-go's heartbeater sets one to
+// 1.5x the negotiated heartbeat after every frame, which would otherwise race
+// the Monitor's limit (and win when the limit is 1.5x the heartbeat or more),
+// end the connection with a bare "i/o timeout" instead of a *DeadPeerError,
+// and override a DeadPeerLimit the user chose longer. SetDeadline, which
+// bounds the handshake and amqp091-go's close handshake, still applies.
+func (m *Monitor) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() && m.started.Load() {
+		return nil
+	}
+	return m.conn.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the wrapped conn's write deadline.
 func (m *Monitor) SetWriteDeadline(t time.Time) error { return m.conn.SetWriteDeadline(t) }

@@ -474,3 +474,28 @@ func TestMonitorCloseRacesDetection(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitorOwnsReadDeadlineOnceStarted: amqp091-go's heartbeater sets a read
+// deadline of 1.5x the heartbeat after every frame. Once started, the Monitor
+// ignores it, so the connection ends only by the Monitor's own verdict (a
+// *DeadPeerError at its limit), never by a bare i/o timeout first. Before
+// Start, deadlines still apply: they bound the handshake.
+func TestMonitorOwnsReadDeadlineOnceStarted(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	m, _ := newTestMonitor(t, limit)
+	m.Start()
+	// A pending deadline set before Start is dropped too: set one now that
+	// has already passed, as the heartbeater would after a late frame.
+	if err := m.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatalf("SetReadDeadline: %v", err)
+	}
+	begin := time.Now()
+	err := <-drain(m)
+	var dp *DeadPeerError
+	if !errors.As(err, &dp) {
+		t.Fatalf("Read after %v = %v, want the Monitor's *DeadPeerError (the read deadline must not end it first)", time.Since(begin), err)
+	}
+	if took := time.Since(begin); took < limit*9/10 {
+		t.Fatalf("dead after %v, before the %v limit", took, limit)
+	}
+}

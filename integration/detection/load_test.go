@@ -26,8 +26,11 @@ const (
 // messages a second or, with rate 0, as fast as the broker takes them from
 // workers goroutines each keeping a window of confirms in flight.
 type load struct {
+	t      *testing.T
+	p      *conn.Publisher
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	once   sync.Once
 	mu     sync.Mutex
 	errs   int // publishes that failed for a reason other than the stop
 }
@@ -35,7 +38,7 @@ type load struct {
 func startLoad(t *testing.T, s *conn.Supervisor, queue string, rate, workers int, body []byte) *load {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{cancel: cancel}
+	l := &load{t: t, cancel: cancel}
 	t.Cleanup(l.stop)
 	pctx, pcancel := context.WithTimeout(ctx, defaultTestTimeout)
 	defer pcancel()
@@ -43,6 +46,7 @@ func startLoad(t *testing.T, s *conn.Supervisor, queue string, rate, workers int
 	if err != nil {
 		t.Fatalf("NewPublisher: %v", err)
 	}
+	l.p = p
 	msg := amqp.Publishing{Body: body}
 	if rate > 0 {
 		l.wg.Add(1)
@@ -100,10 +104,20 @@ func (l *load) failed() {
 	l.mu.Unlock()
 }
 
-// stop ends the load and waits for its goroutines; idempotent.
+// stop ends the load, waits for its goroutines and closes the publisher,
+// which waits for the confirms still owed; idempotent. A message that is never
+// confirmed fails the test: the load's publisher must lose nothing, and a test
+// that ends during an outage must first wait for the connection to return.
 func (l *load) stop() {
-	l.cancel()
-	l.wg.Wait()
+	l.once.Do(func() {
+		l.cancel()
+		l.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+		defer cancel()
+		if err := l.p.Close(ctx); err != nil {
+			l.t.Errorf("load publisher Close: %v", err)
+		}
+	})
 }
 
 // loadQueue is the capped queue the load publishes to.

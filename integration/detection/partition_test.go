@@ -34,7 +34,6 @@ func TestPartitionUnderLoadOwedReplies(t *testing.T) {
 	declare(t, s, q)
 	consume(t, s, q, 50, 0)
 	l := startLoad(t, s, q.Name, 250, 0, make([]byte, 256))
-	defer l.stop()
 
 	from := 0
 	for i := 0; i < partitions; i++ {
@@ -64,4 +63,10 @@ func TestPartitionUnderLoadOwedReplies(t *testing.T) {
 		p.Heal()
 		from = next
 	}
+	// The messages written before the last cut are republished once the
+	// connection returns; the load's stop waits for their confirms.
+	if err := waitReady(s); err != nil {
+		t.Fatalf("after the last partition: WaitReady: %v", err)
+	}
+	l.stop()
 }
