@@ -69,14 +69,14 @@ type PublisherOptions struct {
 
 	// NackRepublishes bounds how many times a message the broker nacked
 	// (basic.nack) is republished under ConfirmLostRepublish, with the same
-	// MessageId, after a wait of 1 s that doubles each time (up to 5 s):
+	// MessageId, after a wait of 250 ms that doubles each time (up to 5 s):
 	// a quorum queue nacks what it gets while it elects a new leader after a
 	// node's loss, which passes. Past the limit, or once its context ends,
 	// the message fails with an error wrapping ErrNacked that says how many
 	// nacks it got; a full queue with x-overflow reject-publish nacks until
 	// consumers catch up, so it fails that way too. Under ConfirmLostFail,
 	// or with a negative value, a nack fails the message with ErrNacked at
-	// once. Defaults to 3.
+	// once. Defaults to 5 (waits of 0.25, 0.5, 1, 2 and 4 s, 7.75 s in all).
 	NackRepublishes int
 
 	// nackBackoff overrides the first wait before a nack's republication

@@ -387,17 +387,21 @@ func pubExpired(c *Confirmation) error {
 }
 
 // DefaultNackRepublishes is the default PublisherOptions.NackRepublishes.
-const DefaultNackRepublishes = 3
+const DefaultNackRepublishes = 5
 
 // pubNackBackoff is the wait before the first republication of a nacked
 // message; it doubles for each further one, up to pubNackBackoffMax. The
-// waits add up to 7 s over the default 3 republications: longer than a
-// quorum queue's leader election after a node's loss (0.3-0.9 s measured on
-// an idle machine, see integration/cluster), and than a new quorum queue
-// takes to start its members on a loaded one, so a nack storm is not
+// first wait is short because it is what a failover adds: a quorum queue
+// nacks while it elects a leader (0.3-0.9 s measured on an idle machine,
+// see integration/cluster), and a message nacked early in the election is
+// confirmed at its first republication after the election ends, so the
+// wait is added to the confirm gap (a 1 s first wait made it 1-2 s). The
+// waits still add up to 7.75 s over the default 5 republications (0.25,
+// 0.5, 1, 2, 4 s): longer than a slow election on a loaded machine, or a
+// new quorum queue starting its members, and a nack storm is not
 // republished into the same storm at once.
 const (
-	pubNackBackoff    = time.Second
+	pubNackBackoff    = 250 * time.Millisecond
 	pubNackBackoffMax = 5 * time.Second
 )
 

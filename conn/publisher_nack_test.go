@@ -42,8 +42,8 @@ func TestPublisherRepublishesNacks(t *testing.T) {
 		copies    int    // publishes the broker gets
 	}{
 		{"one transient nack", 1, PublisherOptions{}, false, "", 2},
-		{"three transient nacks, the default limit", 3, PublisherOptions{}, false, "", 4},
-		{"past the default limit", 4, PublisherOptions{}, false, "4 time(s)", 4},
+		{"five transient nacks, the default limit", 5, PublisherOptions{}, false, "", 6},
+		{"past the default limit", 6, PublisherOptions{}, false, "6 time(s)", 6},
 		{"limit 1", 5, PublisherOptions{NackRepublishes: 1}, false, "2 time(s)", 2},
 		{"ConfirmLostFail fails at once", 1, PublisherOptions{OnConfirmLost: ConfirmLostFail}, false, "nacked the message", 1},
 		{"a negative limit fails at once", 1, PublisherOptions{NackRepublishes: -1}, false, "nacked the message", 1},
@@ -172,11 +172,11 @@ func TestPublisherCloseDrainsParked(t *testing.T) {
 	}
 }
 
-// TestPublisherNackBackoff pins the documented schedule: 1 s, doubling,
+// TestPublisherNackBackoff pins the documented schedule: 250 ms, doubling,
 // capped at 5 s.
 func TestPublisherNackBackoff(t *testing.T) {
 	p := &Publisher{}
-	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
 	for i, w := range want {
 		if got := p.nackBackoff(i + 1); got != w {
 			t.Errorf("nackBackoff(%d) = %v, want %v", i+1, got, w)
