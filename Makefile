@@ -77,7 +77,7 @@ endif
 ## (scripts/docker-image.sh; no registry needed), then DOCKER_PKGS through testcontainers-go. Each package
 ## logs 'broker: using Docker container ... (IMAGE)'. The engine and its containers go at the end, pass or fail.
 ## WARREN_DOCKER_IMAGE picks another image (users' default: rabbitmq:3.13-management).
-## DOCKER_SKIP leaves out the 100-kill soak (about 290 s here through docker exec; it runs on 3.10.8 in the
+## DOCKER_SKIP leaves out the forced-close soak (slow through docker exec; it runs on 3.10.8 in the
 ## whole suite): the Docker run proves the container path and 4.0.5, not the soak again.
 DOCKER_PKGS ?= ./smoke ./supervisor
 DOCKER_SKIP ?= ^TestSoakForcedCloses$$
