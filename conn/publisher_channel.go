@@ -445,5 +445,6 @@ func (p *Publisher) noteNackLocked(pc *pubChannel) {
 		p.endLocked(pc, nil)
 		p.mu.Unlock()
 		p.reopen(pc)
+		p.unparkNackedBy(pc)
 	})
 }

@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -228,4 +229,40 @@ func TestPublisherRecyclesANackingChannel(t *testing.T) {
 	if st := s.Stats(); st.ConnectionsLost != 0 {
 		t.Errorf("%d connections lost: the recycle must keep the connection", st.ConnectionsLost)
 	}
+}
+
+// TestPublisherRecycleRepublishesItsNacksAtOnce: the messages a channel
+// nacked before it was replaced for nacking everything go out on the new
+// channel at once, not after their backoff (an hour here): those nacks were
+// the channel's. It fails if they wait for their park timers.
+func TestPublisherRecycleRepublishesItsNacksAtOnce(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(m pubFakeMsg) pubFakeAction {
+		if m.Open == 1 {
+			return pubFakeNack // the first channel is poisoned
+		}
+		return pubFakeAck
+	})
+	s, p := startPubTest(t, b, PublisherOptions{nackBackoff: time.Hour})
+	ctx := pubTestCtx(t)
+	var cs []*Confirmation
+	// A message every 20 ms for twice nackRecycleAfter: the channel nacks
+	// everything long enough to be replaced.
+	for end := time.Now().Add(2 * nackRecycleAfter); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		c, err := p.PublishAsync(ctx, "ex", "q", pubBody(fmt.Sprintf("m%d", len(cs))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	for i, c := range cs {
+		if err := c.Wait(ctx); err != nil {
+			t.Fatalf("message %d of %d: Wait = %v, want nil: its nack came from the replaced channel", i, len(cs), err)
+		}
+	}
+	st := s.Stats()
+	if st.Nacked == 0 || st.ConnectionsLost != 0 {
+		t.Errorf("Stats: nacked %d, connections lost %d: want nacks, and the connection kept", st.Nacked, st.ConnectionsLost)
+	}
+	t.Logf("%d messages, %d nacks, all confirmed on a new channel", len(cs), st.Nacked)
 }
