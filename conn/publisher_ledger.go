@@ -40,6 +40,7 @@ type Confirmation struct {
 	seq        uint64      // publish order; the ledger's key, renewed when a nack sends it to the back
 	stamp      uint64      // its first seq, for good: the x-warren-seq a return is matched by
 	nacks      int         // basic.nacks it got
+	forgiven   bool        // one nack was the channel's, not counted (unparkNackedBy)
 	parked     bool        // nacked, waiting for its republication (see parkLocked)
 	nackedLast bool        // nacked, and not taken by a writer since
 	stopPark   func() bool // stops the timer of a parked message
@@ -425,7 +426,7 @@ func (p *Publisher) nackedLocked(c *Confirmation) {
 	switch {
 	case p.opts.OnConfirmLost == ConfirmLostFail || limit < 0:
 		p.retireLocked(c, ErrNacked)
-	case c.nacks > limit:
+	case c.countedNacks() > limit:
 		p.retireLocked(c, pubNackedErr(c, nil))
 	case c.ctx.Err() != nil:
 		p.retireLocked(c, pubNackedErr(c, c.ctx.Err()))
@@ -447,7 +448,7 @@ func (p *Publisher) parkLocked(c *Confirmation) {
 		p.led.parked = make(map[*Confirmation]struct{})
 	}
 	p.led.parked[c] = struct{}{}
-	t := time.AfterFunc(p.nackBackoff(c.nacks), func() { p.unpark(c) })
+	t := time.AfterFunc(p.nackBackoff(c.countedNacks()), func() { p.unpark(c) })
 	c.stopPark = t.Stop
 }
 
@@ -466,6 +467,15 @@ func (p *Publisher) unpark(c *Confirmation) {
 	p.mu.Unlock()
 }
 
+// countedNacks is the nacks that count against NackRepublishes and set the
+// backoff: all but a forgiven one. Caller must hold p.mu.
+func (c *Confirmation) countedNacks() int {
+	if c.forgiven {
+		return c.nacks - 1
+	}
+	return c.nacks
+}
+
 // unparkLocked puts parked c back at the back of the sequence. Caller must
 // hold p.mu.
 func (p *Publisher) unparkLocked(c *Confirmation) {
@@ -480,8 +490,11 @@ func (p *Publisher) unparkLocked(c *Confirmation) {
 // leader's node on it), not the queue's, and the new channel can take them
 // now. Waiting out their backoff instead made a failover's confirm gap 1.75 s
 // against a 0.2 s election (0.25 + 0.5 + 1 s: each copy was nacked again on
-// pc before it was replaced). They keep their nack count, so a queue that
-// nacks everything on every channel still fails them after NackRepublishes.
+// pc before it was replaced). That nack is forgiven (it does not count
+// against NackRepublishes, nor grow the backoff), once per message: a queue
+// that nacks on every channel (x-overflow reject-publish, full) replaces
+// channel after channel, and must still get each message's whole schedule
+// of waits, not one republication per replacement.
 func (p *Publisher) unparkNackedBy(pc *pubChannel) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -490,12 +503,13 @@ func (p *Publisher) unparkNackedBy(pc *pubChannel) {
 	}
 	var back []*Confirmation
 	for c := range p.led.parked {
-		if c.nackedBy == pc && !c.settled {
+		if c.nackedBy == pc && !c.settled && !c.forgiven {
 			back = append(back, c)
 		}
 	}
 	sort.Slice(back, func(i, j int) bool { return back[i].stamp < back[j].stamp })
 	for _, c := range back {
+		c.forgiven = true
 		if c.stopPark != nil {
 			c.stopPark()
 		}

@@ -266,3 +266,45 @@ func TestPublisherRecycleRepublishesItsNacksAtOnce(t *testing.T) {
 	}
 	t.Logf("%d messages, %d nacks, all confirmed on a new channel", len(cs), st.Nacked)
 }
+
+// TestPublisherNackingQueueGetsTheWholeSchedule: a queue that nacks on every
+// channel (x-overflow reject-publish, full) makes the publisher replace
+// channel after channel; each message must still wait out its whole backoff
+// schedule before it fails, not be republished at every replacement. It fails
+// if a replacement forgives more than one nack per message.
+func TestPublisherNackingQueueGetsTheWholeSchedule(t *testing.T) {
+	b := startPubFakeBroker(t)
+	b.setDecide(func(pubFakeMsg) pubFakeAction { return pubFakeNack })
+	const backoff = 100 * time.Millisecond
+	_, p := startPubTest(t, b, PublisherOptions{nackBackoff: backoff})
+	var schedule time.Duration
+	for n := 1; n <= DefaultNackRepublishes; n++ {
+		schedule += p.nackBackoff(n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), schedule+defaultTestTimeout)
+	defer cancel()
+	type sent struct {
+		c  *Confirmation
+		at time.Time
+	}
+	var all []sent
+	// Messages for 3x nackRecycleAfter, so that channels are replaced
+	// while they wait.
+	for end := time.Now().Add(3 * nackRecycleAfter); time.Now().Before(end); time.Sleep(25 * time.Millisecond) {
+		c, err := p.PublishAsync(ctx, "ex", "q", pubBody(fmt.Sprintf("m%d", len(all))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, sent{c, time.Now()})
+	}
+	for i, s := range all {
+		err := s.c.Wait(ctx)
+		took := time.Since(s.at)
+		if !errors.Is(err, ErrNacked) {
+			t.Fatalf("message %d: Wait = %v, want ErrNacked", i, err)
+		}
+		if took < schedule {
+			t.Fatalf("message %d failed %v after its publish, before its %v of backoff (%v)", i, took, schedule, err)
+		}
+	}
+}
