@@ -40,8 +40,12 @@ type benchMsg struct {
 type workerResult struct {
 	// throughput
 	PublishNS int64 `json:"publish_ns,omitempty"` // first publish to last confirm
-	ConsumeNS int64 `json:"consume_ns,omitempty"` // subscribe to last delivery handled
-	Messages  int   `json:"messages,omitempty"`
+	ConsumeNS int64 `json:"consume_ns,omitempty"` // first delivery handled to last
+	// SubscribeNS is the start of the subscription to the first delivery
+	// handled: set-up (warren's default consumer declares its retry queues
+	// and opens a publisher for them), not throughput.
+	SubscribeNS int64 `json:"subscribe_ns,omitempty"`
+	Messages    int   `json:"messages,omitempty"`
 
 	// idle: the worker's own rusage over the idle window
 	WindowNS int64 `json:"window_ns,omitempty"`

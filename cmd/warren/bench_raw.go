@@ -38,11 +38,11 @@ func benchThroughputOn(ctx context.Context, c *amqp.Connection, cfg workerConfig
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	conDur, err := benchConsumeN(ctx, c, cfg)
+	sub, con, err := benchConsumeN(ctx, c, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consume: %w", err)
 	}
-	return &workerResult{PublishNS: int64(pubDur), ConsumeNS: int64(conDur), Messages: cfg.N}, nil
+	return &workerResult{PublishNS: int64(pubDur), ConsumeNS: int64(con), SubscribeNS: int64(sub), Messages: cfg.N}, nil
 }
 
 // benchPublishConfirmed publishes cfg.N messages with at most cfg.Window
@@ -99,35 +99,47 @@ func benchPublishConfirmed(ctx context.Context, c *amqp.Connection, cfg workerCo
 }
 
 // benchConsumeN consumes and acknowledges cfg.N messages with prefetch
-// cfg.Window and returns the time from subscribing to the last delivery.
-func benchConsumeN(ctx context.Context, c *amqp.Connection, cfg workerConfig) (time.Duration, error) {
+// cfg.Window. It returns the time from subscribing to the first delivery
+// (sub) and from the first delivery to the last (con): the same two spans
+// warrenConsumeN measures.
+func benchConsumeN(ctx context.Context, c *amqp.Connection, cfg workerConfig) (sub, con time.Duration, err error) {
 	ch, err := c.Channel()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer ch.Close()
 	start := time.Now()
 	if err := ch.Qos(cfg.Window, 0, false); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	deliveries, err := ch.ConsumeWithContext(ctx, cfg.Queue, "", false, false, false, false, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	var first, last time.Time
 	for i := 0; i < cfg.N; i++ {
 		select {
 		case d, ok := <-deliveries:
 			if !ok {
-				return 0, fmt.Errorf("deliveries ended after %d of %d", i, cfg.N)
+				return 0, 0, fmt.Errorf("deliveries ended after %d of %d", i, cfg.N)
+			}
+			switch i {
+			case 0:
+				first = time.Now()
+			case cfg.N - 1:
+				last = time.Now() // before its ack, as warren's handler returns before its ack
 			}
 			if err := d.Ack(false); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, 0, ctx.Err()
 		}
 	}
-	return time.Since(start), nil
+	if cfg.N == 1 {
+		last = first
+	}
+	return first.Sub(start), last.Sub(first), nil
 }
 
 // benchServiceChannels sets up what every long-lived contender holds: a

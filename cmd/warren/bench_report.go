@@ -68,6 +68,10 @@ func rowSpecs(cfg benchConfig) []rowSpec {
 			agg: benchMedian, contenders: cfg.tpContenders, baselines: []string{contRaw}, minRatio: 0.95, paired: true},
 		{scenario: scenThroughput, metric: "consume_rate", figure: "consume and ack, " + runs, unit: "msg/s",
 			agg: benchMedian, contenders: cfg.tpContenders, baselines: []string{contRaw}, minRatio: 0.95, paired: true},
+		// Set-up, apart from the consume rate: warren's default consumer
+		// declares its retry queues and opens a publisher first.
+		{scenario: scenThroughput, metric: "subscribe_ms", figure: "subscribe → first delivery, " + runs, unit: "ms",
+			agg: benchMedian, contenders: cfg.tpContenders, baselines: []string{contRaw}, lowerBetter: true, paired: true},
 		{scenario: scenOutage, metric: "outage_ms", figure: "kill → publishable again, median of " + kills, unit: "ms",
 			agg: benchMedian, contenders: benchReconnecting, baselines: amqp091, lowerBetter: true, maxRatio: 0.75},
 		{scenario: scenOutage, metric: "outage_ms", figure: "kill → publishable again, max of " + kills, unit: "ms",

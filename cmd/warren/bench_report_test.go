@@ -53,8 +53,8 @@ func TestBuildReportRatiosAndVerdicts(t *testing.T) {
 		metric(scenThroughput, contWarren, 1, "publish_rate", 900.0, "consume_rate", 1000.0),
 		metric(scenThroughput, contRaw, 2, "publish_rate", 1200.0, "consume_rate", 2000.0),
 		metric(scenThroughput, contWarren, 2, "publish_rate", 950.0, "consume_rate", 1000.0),
-		metric(scenThroughput, contRaw, 3, "publish_rate", 800.0, "consume_rate", 2000.0),
-		metric(scenThroughput, contWarren, 3, "publish_rate", 1100.0, "consume_rate", 1000.0),
+		metric(scenThroughput, contRaw, 3, "publish_rate", 800.0, "consume_rate", 2000.0, "subscribe_ms", 10.0),
+		metric(scenThroughput, contWarren, 3, "publish_rate", 1100.0, "consume_rate", 1000.0, "subscribe_ms", 40.0),
 		// outage: the best baseline is naive (lower is better).
 		metric(scenOutage, contNaive, 1, "outage_ms", 40.0),
 		metric(scenOutage, contNaive, 2, "outage_ms", 20.0),
@@ -84,6 +84,7 @@ func TestBuildReportRatiosAndVerdicts(t *testing.T) {
 	}{
 		{"publish_rate", "publish", map[string]float64{contRaw: 1000, contWarren: 950}, contRaw, 0.9, "missed"},
 		{"consume_rate", "consume", map[string]float64{contRaw: 2000, contWarren: 1000}, contRaw, 0.5, "missed"},
+		{"subscribe_ms", "subscribe", map[string]float64{contRaw: 10, contWarren: 40}, contRaw, 4, "none"},
 		{"outage_ms", "kill → publishable again, median", map[string]float64{contNaive: 30, contRecovery: 5000, contWarren: 20}, contNaive, 20.0 / 30, "met"},
 		{"outage_ms", "kill → publishable again, max", map[string]float64{contNaive: 40, contRecovery: 5000, contWarren: 30}, contNaive, 0.75, "met"},
 		{"detect_ms", "blackhole", map[string]float64{contNaive: 1500, contRecovery: 1000, contWarren: 800}, contRecovery, 0.8, "missed"},

@@ -53,11 +53,11 @@ func warrenThroughput(ctx context.Context, cfg workerConfig) (res *workerResult,
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	conDur, err := warrenConsumeN(ctx, s, cfg)
+	sub, con, err := warrenConsumeN(ctx, s, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consume: %w", err)
 	}
-	return &workerResult{PublishNS: int64(pubDur), ConsumeNS: int64(conDur), Messages: cfg.N}, nil
+	return &workerResult{PublishNS: int64(pubDur), ConsumeNS: int64(con), SubscribeNS: int64(sub), Messages: cfg.N}, nil
 }
 
 // warrenPublishN publishes cfg.N messages with PublishAsync and waits for
@@ -92,31 +92,40 @@ func warrenPublishN(ctx context.Context, pub *conn.Publisher, cfg workerConfig) 
 }
 
 // warrenConsumeN consumes cfg.N messages with a Consumer whose handler
-// returns nil (warren acknowledges) and returns the time from Consume to
-// the last handler call.
-func warrenConsumeN(ctx context.Context, s *conn.Supervisor, cfg workerConfig) (time.Duration, error) {
+// returns nil (warren acknowledges). It returns the time from Consume to the
+// first handler call (sub: with the default options that includes declaring
+// the consumer's retry queues and opening the publisher for them) and from
+// the first handler call to the last (con), as benchConsumeN does.
+func warrenConsumeN(ctx context.Context, s *conn.Supervisor, cfg workerConfig) (sub, con time.Duration, err error) {
 	done := make(chan struct{})
 	var handled atomic.Int64
+	// Offsets from start; atomic because a resubscription would run the
+	// handler on a goroutine of its own.
+	var first, last atomic.Int64
 	start := time.Now()
 	cons, err := s.Consume(ctx, conn.NamedQueue(cfg.Queue), func(context.Context, amqp.Delivery) error {
-		if handled.Add(1) == int64(cfg.N) {
+		n := handled.Add(1)
+		if n == 1 {
+			first.Store(int64(time.Since(start)))
+		}
+		if n == int64(cfg.N) {
+			last.Store(int64(time.Since(start)))
 			close(done)
 		}
 		return nil
 	}, conn.ConsumerOptions{Name: "bench", Prefetch: cfg.Window})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var dur time.Duration
 	select {
 	case <-done:
-		dur = time.Since(start)
+		sub, con = time.Duration(first.Load()), time.Duration(last.Load()-first.Load())
 	case <-ctx.Done():
 		err = fmt.Errorf("handled %d of %d: %w", handled.Load(), cfg.N, ctx.Err())
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), benchCloseTimeout)
 	defer cancel()
-	return dur, errors.Join(err, cons.Close(cctx))
+	return sub, con, errors.Join(err, cons.Close(cctx))
 }
 
 // warrenClient is a Supervisor with a Publisher and a Consumer. A loss is

@@ -143,7 +143,7 @@ func TestContendersThroughputAndLoss(t *testing.T) {
 			tp := testWorker(b, c, scenThroughput)
 			declare(t, b, tp.Queue)
 			_, _, results := runInProcess(t, tp)
-			if r := <-results; r == nil || r.Messages != tp.N || r.PublishNS <= 0 || r.ConsumeNS <= 0 {
+			if r := <-results; r == nil || r.Messages != tp.N || r.PublishNS <= 0 || r.ConsumeNS <= 0 || r.SubscribeNS <= 0 {
 				t.Errorf("throughput result %+v", r)
 			}
 
