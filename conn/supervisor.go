@@ -67,7 +67,7 @@ type Supervisor struct {
 	// state); read without it on hot paths.
 	live  atomic.Pointer[session]
 	owed  owedMemory // the owed limit's lessons from earlier connections
-	hooks []*hook // registered hooks, in registration order
+	hooks []*hook    // registered hooks, in registration order
 	// hookKick wakes the run loop to run hooks added while Ready; capacity 1.
 	hookKick chan struct{}
 
