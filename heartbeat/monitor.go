@@ -288,9 +288,10 @@ func (m *Monitor) check() {
 	}
 	if dpe == nil {
 		// Sleep exactly until a limit would be reached if nothing else
-		// arrives. This is one wakeup per limit on a busy connection, one
-		// per heartbeat/2 on an idle one with an idle limit, and about one
-		// per owed limit while replies are owed; never a poll.
+		// arrives. This is one wakeup per limit on a busy connection, and
+		// about one per owed limit while replies are owed; never a poll.
+		// On an idle one heartbeat frames push the timer on (rearm) before
+		// it is due, so it does not run.
 		d := m.nextCheckLocked(now)
 		m.dueAt.Store(now + int64(d))
 		m.timer.Reset(d)
