@@ -216,9 +216,13 @@ func TestAddHookWithdrawnWhenItsContextEnds(t *testing.T) {
 
 func TestBlockedFlagEndsWithItsConnection(t *testing.T) {
 	b := startPubFakeBroker(t)
+	// The hook must be registered before the first connection is Ready, or
+	// AddHook would run it at once and return its error.
+	hold := b.holdHandshakes()
 	events := newEventLog()
 	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(), OnEvent: events.handle})
 	if err != nil {
+		close(hold)
 		t.Fatal(err)
 	}
 	defer closeNow(t, s)
@@ -241,6 +245,7 @@ func TestBlockedFlagEndsWithItsConnection(t *testing.T) {
 		}
 		return errors.New("hook failed")
 	}})
+	close(hold)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,17 +292,24 @@ func TestConnectionLostEventReportsReconnecting(t *testing.T) {
 
 func TestCloseDuringHooksIsNoHookFailure(t *testing.T) {
 	b := startPubFakeBroker(t)
+	// The hook must be registered before the first connection is Ready:
+	// added to a Ready supervisor, AddHook would wait for an Up that waits
+	// for the Close that comes after it.
+	hold := b.holdHandshakes()
 	events := newEventLog()
 	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(), OnEvent: events.handle})
 	if err != nil {
+		close(hold)
 		t.Fatal(err)
 	}
 	inUp := make(chan struct{})
-	if _, err := s.AddHook(context.Background(), Hook{Name: "waits", Up: func(ctx context.Context, _ *amqp.Connection) error {
+	_, err = s.AddHook(context.Background(), Hook{Name: "waits", Up: func(ctx context.Context, _ *amqp.Connection) error {
 		close(inUp)
 		<-ctx.Done()
 		return ctx.Err()
-	}}); err != nil {
+	}})
+	close(hold)
+	if err != nil {
 		t.Fatal(err)
 	}
 	<-inUp

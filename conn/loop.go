@@ -34,8 +34,7 @@ func (s *Supervisor) run() {
 	dropped := 0
 	for {
 		if err != nil {
-			// The policy gave up (MaxAttempts or MaxElapsed): keep the cause.
-			s.fail(chain(fmt.Errorf("warren: stopped reconnecting: %w", err), s.Err()))
+			s.gaveUp(err)
 			return
 		}
 		if reconnect.Wait(s.ctx, delay, nil) != nil {
@@ -66,10 +65,25 @@ func (s *Supervisor) run() {
 			delay, err = sched.Next()
 			continue
 		}
-		delay, err = sched.Next()
-		s.emit(Event{Kind: EventDialFailed, Err: lastErr, URL: s.redacted[lastURL],
-			Attempt: sched.Attempt(), Delay: delay})
+		delay, err = s.roundFailed(sched, lastURL, lastErr)
 	}
+}
+
+// gaveUp stops the supervisor once the policy gave up (MaxAttempts or
+// MaxElapsed), keeping the cause. Like roundFailed it keeps its work out of
+// run's frame, which stays on the stack for the life of every connection
+// (see serve).
+func (s *Supervisor) gaveUp(err error) {
+	s.fail(chain(fmt.Errorf("warren: stopped reconnecting: %w", err), s.Err()))
+}
+
+// roundFailed returns the delay before the next round after a round that
+// connected to no URL, and reports the round's last failure with it.
+func (s *Supervisor) roundFailed(sched *reconnect.Schedule, lastURL int, lastErr error) (time.Duration, error) {
+	delay, err := sched.Next()
+	s.emit(Event{Kind: EventDialFailed, Err: lastErr, URL: s.redacted[lastURL],
+		Attempt: sched.Attempt(), Delay: delay})
+	return delay, err
 }
 
 // droppedAtLogin reports amqp091-go's ErrCredentials sentinel: the broker
@@ -141,24 +155,18 @@ func (s *Supervisor) connect(i int) (*session, error) {
 
 // serve watches a ready session until it is lost (returns false) or Close is
 // called (returns true). It also runs the hooks AddHook posts meanwhile.
+//
+// serve is where the run goroutine parks for the life of a connection, so
+// its frame, run's and selectgo's are the whole stack that goroutine keeps
+// in use. Each case's work lives in a function of its own: with these
+// frames under about 1.2 KiB the runtime halves a stack that dialing and
+// the hooks grew to 8 KiB back to 4 KiB (it shrinks only a stack using
+// less than a quarter of itself, counting 800 bytes of guard), 4 KiB less
+// per connection of a fleet (BENCHMARKS.md, issue 18).
 func (s *Supervisor) serve(ss *session) (closing bool) {
-	if s.ctr.connections.Add(1) > 1 {
-		s.ctr.reconnects.Add(1)
-	}
-	s.streak.Store(0)
-	s.setState(Ready, nil)
-	s.log.Info("warren: connected", "url", s.redacted[ss.url])
-	s.emit(Event{Kind: EventConnected, URL: s.redacted[ss.url]})
-	s.announce(ss)
-
-	var blockedTimer *time.Timer
-	var blockedExpired <-chan time.Time
-	defer func() {
-		if blockedTimer != nil {
-			blockedTimer.Stop()
-		}
-	}()
-
+	s.ready(ss)
+	var bt blockedTimer
+	defer bt.stop()
 	var reason error
 	for reason == nil {
 		select {
@@ -167,36 +175,80 @@ func (s *Supervisor) serve(ss *session) (closing bool) {
 		case <-s.hookKick:
 			s.runAdded(ss)
 		case amqpErr, ok := <-ss.closed:
-			reason = ErrConnectionLost
-			if ok && amqpErr != nil {
-				reason = amqpErr
-			}
-			// A dead peer closes the socket, which amqp091-go reports as a
-			// frame error; name the real cause.
-			if err := ss.monitor.Err(); err != nil {
-				reason = s.deadPeer(ss, err)
-			}
+			reason = s.closedReason(ss, amqpErr, ok)
 		case <-ss.monitor.Dead():
 			reason = s.deadPeer(ss, ss.monitor.Err())
 		case b := <-ss.blocks:
-			switch {
-			case b.Active && s.opts.BlockedTimeout > 0 && blockedTimer == nil:
-				blockedTimer = time.NewTimer(s.opts.BlockedTimeout)
-				blockedExpired = blockedTimer.C
-			case !b.Active && blockedTimer != nil:
-				blockedTimer.Stop()
-				blockedTimer, blockedExpired = nil, nil
-			}
-		case <-blockedExpired:
-			s.ctr.blockedTimeouts.Add(1)
-			reason = fmt.Errorf("%w (%v)", ErrBlockedTimeout, s.opts.BlockedTimeout)
-			s.log.Warn("warren: closing a connection blocked too long", "blocked_timeout", s.opts.BlockedTimeout)
-			s.emit(Event{Kind: EventBlockedTimeout, Err: reason, URL: s.redacted[ss.url]})
+			bt.note(b.Active, s.opts.BlockedTimeout)
+		case <-bt.expired:
+			reason = s.blockedTooLong(ss)
 		}
 	}
-
 	s.lose(ss, reason)
 	return false
+}
+
+// ready counts, records and announces a session that became Ready.
+func (s *Supervisor) ready(ss *session) {
+	if s.ctr.connections.Add(1) > 1 {
+		s.ctr.reconnects.Add(1)
+	}
+	s.streak.Store(0)
+	s.setState(Ready, nil)
+	s.log.Info("warren: connected", "url", s.redacted[ss.url])
+	s.emit(Event{Kind: EventConnected, URL: s.redacted[ss.url]})
+	s.announce(ss)
+}
+
+// closedReason names why amqp091-go closed ss's connection.
+func (s *Supervisor) closedReason(ss *session, amqpErr *amqp.Error, ok bool) error {
+	var reason error = ErrConnectionLost
+	if ok && amqpErr != nil {
+		reason = amqpErr
+	}
+	// A dead peer closes the socket, which amqp091-go reports as a frame
+	// error; name the real cause.
+	if err := ss.monitor.Err(); err != nil {
+		reason = s.deadPeer(ss, err)
+	}
+	return reason
+}
+
+// blockedTooLong reports a connection blocked for longer than BlockedTimeout
+// and returns the reason to close it.
+func (s *Supervisor) blockedTooLong(ss *session) error {
+	s.ctr.blockedTimeouts.Add(1)
+	reason := fmt.Errorf("%w (%v)", ErrBlockedTimeout, s.opts.BlockedTimeout)
+	s.log.Warn("warren: closing a connection blocked too long", "blocked_timeout", s.opts.BlockedTimeout)
+	s.emit(Event{Kind: EventBlockedTimeout, Err: reason, URL: s.redacted[ss.url]})
+	return reason
+}
+
+// blockedTimer runs while the broker blocks a connection, for
+// BlockedTimeout; expired is nil while it does not run.
+type blockedTimer struct {
+	t       *time.Timer
+	expired <-chan time.Time
+}
+
+// note starts the timer when a block begins (timeout > 0) and stops it when
+// the block ends.
+func (bt *blockedTimer) note(active bool, timeout time.Duration) {
+	switch {
+	case active && timeout > 0 && bt.t == nil:
+		bt.t = time.NewTimer(timeout)
+		bt.expired = bt.t.C
+	case !active && bt.t != nil:
+		bt.stop()
+	}
+}
+
+// stop stops the timer if it runs.
+func (bt *blockedTimer) stop() {
+	if bt.t != nil {
+		bt.t.Stop()
+		bt.t, bt.expired = nil, nil
+	}
 }
 
 func (s *Supervisor) deadPeer(ss *session, err error) error {

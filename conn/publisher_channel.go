@@ -274,7 +274,29 @@ func (p *Publisher) giveBack(pc *pubChannel, rest []*Confirmation, failed bool) 
 // read is pc's reader: it settles messages as confirms arrive, matching
 // returns to them by sequence number, and when the channel ends retires it
 // and, if only the channel died, reopens it.
+//
+// An idle publisher parks here for good, so this frame is most of what its
+// goroutine needs: small, it fits the runtime's smallest (2 KiB) stack,
+// which a goroutine that once grew past it never returns to (the runtime
+// shrinks a stack only while it uses under a quarter of itself, counting
+// 800 bytes of guard). So the work lives in functions of their own, and only
+// a Mandatory publisher pays for the select that also takes returns (an
+// amqp.Return is some 300 bytes). 2 KiB less per idle publisher of a fleet
+// (BENCHMARKS.md, issue 18).
 func (p *Publisher) read(pc *pubChannel) {
+	if pc.returns == nil {
+		for cf := range pc.confirms {
+			p.confirm(pc, cf)
+		}
+	} else {
+		p.readWithReturns(pc)
+	}
+	p.readEnded(pc)
+}
+
+// readWithReturns is read's loop for a Mandatory publisher, whose returns
+// come on a channel of their own.
+func (p *Publisher) readWithReturns(pc *pubChannel) {
 	confirms, returns := pc.confirms, pc.returns
 	for confirms != nil {
 		select {
@@ -283,18 +305,7 @@ func (p *Publisher) read(pc *pubChannel) {
 				confirms = nil
 				continue
 			}
-			// RabbitMQ sends a mandatory message's basic.return before its
-			// basic.ack, and amqp091-go hands the return over before it
-			// reads on, so any return for this message is buffered by now.
-			for more := returns != nil; more; {
-				select {
-				case r, ok := <-returns:
-					more = ok && pc.noteReturn(r)
-				default:
-					more = false
-				}
-			}
-			p.confirm(pc, cf)
+			p.confirmAfterReturns(pc, cf)
 		case r, ok := <-returns:
 			if !ok {
 				returns = nil
@@ -303,6 +314,28 @@ func (p *Publisher) read(pc *pubChannel) {
 			pc.noteReturn(r)
 		}
 	}
+}
+
+// confirmAfterReturns settles the message cf names, after taking any return
+// already buffered for it.
+func (p *Publisher) confirmAfterReturns(pc *pubChannel, cf amqp.Confirmation) {
+	// RabbitMQ sends a mandatory message's basic.return before its
+	// basic.ack, and amqp091-go hands the return over before it reads on,
+	// so any return for this message is buffered by now.
+	for more := pc.returns != nil; more; {
+		select {
+		case r, ok := <-pc.returns:
+			more = ok && pc.noteReturn(r)
+		default:
+			more = false
+		}
+	}
+	p.confirm(pc, cf)
+}
+
+// readEnded retires pc once amqp091-go closed its listeners and, if only
+// the channel died, reopens it.
+func (p *Publisher) readEnded(pc *pubChannel) {
 	// amqp091-go sends the close reason before it closes the listeners.
 	var reason error
 	if e := <-pc.closes; e != nil {

@@ -67,8 +67,12 @@ type pubFakeBroker struct {
 	consumeOKs  int            // basic.consumes still to serve; the rest hold their channel for good
 	consumeOn   []uint16       // the channel of every basic.consume, in order
 	opens       int            // channel.opens answered
-	wake        chan struct{}
-	wg          sync.WaitGroup
+	// hold, if not nil, makes every connection wait until it is closed
+	// before the handshake: a test registers hooks before the first
+	// connection can become Ready.
+	hold chan struct{}
+	wake chan struct{}
+	wg   sync.WaitGroup
 }
 
 func startPubFakeBroker(t testing.TB) *pubFakeBroker {
@@ -82,6 +86,16 @@ func startPubFakeBroker(t testing.TB) *pubFakeBroker {
 	go b.accept()
 	t.Cleanup(b.stop)
 	return b
+}
+
+// holdHandshakes makes every connection wait before its handshake until
+// the returned channel is closed.
+func (b *pubFakeBroker) holdHandshakes() chan struct{} {
+	hold := make(chan struct{})
+	b.mu.Lock()
+	b.hold = hold
+	b.mu.Unlock()
+	return hold
 }
 
 // consumes returns how many basic.consume the broker got.
@@ -228,6 +242,12 @@ type pubFakeConn struct {
 func (fc *pubFakeConn) serve() {
 	defer fc.b.wg.Done()
 	defer fc.c.Close()
+	fc.b.mu.Lock()
+	hold := fc.b.hold
+	fc.b.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	if err := fc.handshake(); err != nil {
 		return
 	}

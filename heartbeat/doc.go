@@ -9,8 +9,9 @@
 // net.Conn that amqp091-go dials and closes it once nothing has been read for
 // the configured limit, so that amqp091-go fails at once and the supervisor
 // reconnects. Each Read and Write stores a timestamp in an atomic; one timer
-// re-arms from the last read, so an idle, healthy connection costs about one
-// wakeup per limit and a busy one no more. CheckLimit validates a limit
+// re-arms from the last read, so a busy, healthy connection costs about one
+// wakeup per limit, and a read that is a broker heartbeat frame pushes the
+// timer forward itself, so on an idle one the timer does not run at all. CheckLimit validates a limit
 // against the negotiated heartbeat, and RecommendedLimit gives one that a
 // healthy broker never exceeds.
 //

@@ -81,3 +81,56 @@ func TestIdleLimitAfterHeartbeat(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleHeartbeatsDoNotRunTimer: while the broker's heartbeat frames arrive
+// inside the idle limit, each pushes the silence timer forward, so the timer
+// never runs (an idle connection then costs no timer goroutine per frame);
+// once they stop, the idle limit still detects the silence.
+func TestIdleHeartbeatsDoNotRunTimer(t *testing.T) {
+	const (
+		limit  = time.Second
+		idle   = 300 * time.Millisecond
+		frames = 20
+		// A frame more than idle/3 late on a loaded machine lets the timer
+		// run once; a Monitor that does not re-arm runs it about once per
+		// frame.
+		maxFires = 3
+	)
+	for attempt := 1; attempt <= healthyAttempts; attempt++ {
+		client, peer := tcpPair(t)
+		m, err := NewMonitor(client, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.SetIdleLimit(idle)
+		reads := readChunks(m)
+		m.Start()
+		writeFrames(t, peer, heartbeatFrame[:], idle/3, frames)
+		fires := m.fires.Load()
+		select {
+		case <-m.Dead():
+			t.Logf("attempt %d: declared dead while heartbeats flowed (a starved writer): %v", attempt, m.Err())
+			m.Close()
+			<-reads
+			continue
+		default:
+		}
+		t.Logf("%d heartbeat frames every %v, idle limit %v: the timer ran %d times", frames, idle/3, idle, fires)
+		if fires > maxFires {
+			t.Errorf("timer ran %d times while heartbeats flowed, want <= %d", fires, maxFires)
+		}
+		select {
+		case <-m.Dead():
+		case <-time.After(limit + defaultTestTimeout):
+			t.Fatal("silence after the last heartbeat never detected")
+		}
+		var dp *DeadPeerError
+		if !errors.As(m.Err(), &dp) || dp.Limit != idle {
+			t.Errorf("Err() = %v, want a *DeadPeerError with the idle limit %v", m.Err(), idle)
+		}
+		m.Close()
+		<-reads
+		return
+	}
+	t.Fatalf("healthy peer declared dead in all %d runs", healthyAttempts)
+}

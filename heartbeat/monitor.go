@@ -32,7 +32,8 @@ type Monitor struct {
 	lastRead  atomic.Int64
 	lastWrite atomic.Int64
 	// fires counts silence-timer callbacks; tests use it to prove that an idle
-	// connection costs about one wakeup per limit.
+	// connection costs about one wakeup per limit, and none while the
+	// broker's heartbeat frames keep arriving (see rearm).
 	fires atomic.Int64
 
 	// The replies-owed rule (owed.go). owedAt is the stamp of the first Owe
@@ -202,8 +203,12 @@ func (m *Monitor) Read(p []byte) (int, error) {
 	n, err := m.conn.Read(p)
 	if n > 0 {
 		now := m.stamp()
-		m.lastRead.Store(now<<1 | heartbeatBit(p[:n]))
+		hb := heartbeatBit(p[:n])
+		m.lastRead.Store(now<<1 | hb)
 		m.noteRead(now)
+		if hb == 1 {
+			m.rearm(now)
+		}
 	}
 	if err != nil {
 		err = m.cause(err)
@@ -283,9 +288,10 @@ func (m *Monitor) check() {
 	}
 	if dpe == nil {
 		// Sleep exactly until a limit would be reached if nothing else
-		// arrives. This is one wakeup per limit on a busy connection, one
-		// per heartbeat/2 on an idle one with an idle limit, and about one
-		// per owed limit while replies are owed; never a poll.
+		// arrives. This is one wakeup per limit on a busy connection, and
+		// about one per owed limit while replies are owed; never a poll.
+		// On an idle one heartbeat frames push the timer on (rearm) before
+		// it is due, so it does not run.
 		d := m.nextCheckLocked(now)
 		m.dueAt.Store(now + int64(d))
 		m.timer.Reset(d)
@@ -302,6 +308,31 @@ func (m *Monitor) check() {
 	m.err.Store(dpe)
 	m.closeConn()
 	close(m.dead)
+}
+
+// rearm moves the silence timer to the deadline set by a heartbeat frame read
+// at stamp now.
+//
+// Why from Read, and only for heartbeat frames: on an idle connection the
+// broker's frames arrive every heartbeat/2, inside the idle limit, so a timer
+// that only re-arms itself fires once per frame (250 ms after each at a 1 s
+// heartbeat) to find the peer alive, and each run of an AfterFunc starts a
+// goroutine and wakes a second thread to run it. Pushed from here the timer
+// never runs while heartbeats flow; the runtime still wakes once at the
+// stale deadline to re-sort its timer heap (Go moves a timer lazily), but
+// starts no goroutine. The idle fleet's voluntary context switches and CPU
+// time are what this saves (BENCHMARKS.md, issue 18). Heartbeat frames come
+// only from an idle broker, so a busy connection never takes m.mu on its
+// read path; its timer still fires about once per limit.
+func (m *Monitor) rearm(now int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.timer == nil || m.closing {
+		return
+	}
+	d := m.nextCheckLocked(now)
+	m.dueAt.Store(now + int64(d))
+	m.timer.Reset(d)
 }
 
 // allowanceLocked returns the stamp silence is measured from (the last read,
