@@ -51,7 +51,7 @@ func newMetrics(stats *serviceStats, win *window) (*metrics, error) {
 	}
 	for caught, n := range map[string]*atomicCounter{"in_progress": &stats.busyDuplicates, "just_processed": &stats.lateDuplicates} {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orders_duplicates_total",
-			Help: "Copies of processed orders the handler caught (the consumer's dedupe window catches most before it).",
+			Help:        "Copies of processed orders the handler caught (the consumer's dedupe window catches most before it).",
 			ConstLabels: prometheus.Labels{"caught": caught}}, counter(n)))
 	}
 	for _, c := range cs {
