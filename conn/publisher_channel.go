@@ -199,7 +199,7 @@ func (p *Publisher) write(pc *pubChannel) {
 			// Counted before the write: the confirm may be counted
 			// before Publish returns.
 			p.s.ctr.published.Add(1)
-				p.s.oweReply(pc.conn) // before the write: its confirm is owed
+			p.s.oweReply(pc.conn) // before the write: its confirm is owed
 			if err := pc.ch.Publish(c.exchange, c.key, p.opts.Mandatory, false, c.msg); err != nil {
 				// The channel or its connection is dying; the reader
 				// retires it.

@@ -53,8 +53,13 @@ type Supervisor struct {
 	closeCtx    context.Context
 	closeCancel context.CancelFunc // guarded by mu
 	closeErr    error              // teardown result, written before loopDone closes
-	loopDone    chan struct{}      // run has finished teardown
-	done        chan struct{}      // run and the dispatcher have exited
+	// hooksCloseErr is what the hooks' Close returned so far (the
+	// publishers' *UnconfirmedError reports), kept as each returns so that
+	// a Close whose ctx ends before the rest of the teardown still returns
+	// it. Guarded by mu.
+	hooksCloseErr error
+	loopDone      chan struct{} // run has finished teardown
+	done          chan struct{} // run and the dispatcher have exited
 
 	mu         sync.Mutex
 	state      State
@@ -67,7 +72,7 @@ type Supervisor struct {
 	// state); read without it on hot paths.
 	live  atomic.Pointer[session]
 	owed  owedMemory // the owed limit's lessons from earlier connections
-	hooks []*hook // registered hooks, in registration order
+	hooks []*hook    // registered hooks, in registration order
 	// hookKick wakes the run loop to run hooks added while Ready; capacity 1.
 	hookKick chan struct{}
 
