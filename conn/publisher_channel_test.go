@@ -336,14 +336,12 @@ func TestPublisherExpiresUnwrittenMessageWhenContextEnds(t *testing.T) {
 	_, p := startPubTest(t, b, PublisherOptions{})
 	ctx := pubTestCtx(t)
 	fc := b.live()
-	defer fc.kill() // ends the stuck write
 	stalled := fc.stallMidBody()
-	// Larger than the socket buffers: the writer blocks in it. Its own
-	// context ends before the kill, so that it fails then instead of being
-	// written again, all 64 MiB, on the next connection during cleanup.
+	// Larger than the socket buffers: the writer blocks in it.
 	bigCtx, bigCancel := context.WithCancel(ctx)
 	defer bigCancel()
 	if _, err := p.PublishAsync(bigCtx, "", "q", amqp.Publishing{Body: make([]byte, 64<<20)}); err != nil {
+		fc.cancelStallMidBody(stalled)
 		t.Fatal(err)
 	}
 	select {
@@ -353,8 +351,14 @@ func TestPublisherExpiresUnwrittenMessageWhenContextEnds(t *testing.T) {
 		t.Fatal("the broker never got the large message's first body frame")
 	}
 	// The broker stopped reading inside the large message: the writer is
-	// stuck in it until the kill.
+	// stuck in it. At the end, in this order: the large message's context
+	// ends, so that the kill fails it instead of leaving it to be written
+	// again, all 64 MiB, on the next connection; the kill ends the stuck
+	// write; the broker, resumed last, finds its socket closed and reads no
+	// more of it.
 	defer fc.resume()
+	defer fc.kill()
+	defer bigCancel()
 	msgCtx, cancel := context.WithCancel(ctx)
 	c, err := p.PublishAsync(msgCtx, "", "q", pubBody("behind"))
 	if err != nil {
