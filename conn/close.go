@@ -20,9 +20,10 @@ import (
 // messages still unconfirmed fail with ErrUnconfirmed. Every call, concurrent
 // or later, waits for the same result, bounded by its own ctx (by
 // CloseTimeout when it has no deadline), and returns ctx's error if that ends
-// first, joined with the publishers' *UnconfirmedError reports when they were
-// already made: the steps after the publishers (the close handshake, the
-// goroutines' exit) running late never hide which messages failed.
+// first, joined with the errors the hooks' Close had returned by then (a
+// publisher's *UnconfirmedError among them): the steps after the publishers
+// (the close handshake, the goroutines' exit) running late never hide which
+// messages failed.
 //
 // Close may be called from warren's own callbacks. From the OnEvent handler
 // it waits for the teardown but not for the handler's own return. From a
