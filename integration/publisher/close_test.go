@@ -179,8 +179,9 @@ func TestSupervisorCloseDuringMemoryAlarm(t *testing.T) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		// The broker does not read the connection's close handshake
 		// either, and the supervisor gives it the rest of ctx before it
-		// closes the socket; Close then returns ctx's error, and the
-		// report is its result for the next call.
+		// closes the socket; Close then returns ctx's error (joined with
+		// the report if the publisher made it in time), and the report
+		// is its result for the next call.
 		t.Logf("Supervisor.Close returned %v after %v; asking again for its result", err, took)
 		err = s.Close(testCtx(t, defaultTestTimeout))
 	}
