@@ -20,7 +20,10 @@ import (
 // messages still unconfirmed fail with ErrUnconfirmed. Every call, concurrent
 // or later, waits for the same result, bounded by its own ctx (by
 // CloseTimeout when it has no deadline), and returns ctx's error if that ends
-// first.
+// first, joined with the errors the hooks' Close had returned by then (a
+// publisher's *UnconfirmedError among them): the steps after the publishers
+// (the close handshake, the goroutines' exit) running late never hide which
+// messages failed.
 //
 // Close may be called from warren's own callbacks. From the OnEvent handler
 // it waits for the teardown but not for the handler's own return. From a
@@ -66,8 +69,21 @@ func (s *Supervisor) Close(ctx context.Context) error {
 		return s.closeErr
 	case <-waitCtx.Done():
 	}
+	// Both may be ready at once (a late wake-up); select picks at random,
+	// and a finished teardown's result is the better answer.
+	select {
+	case <-wait:
+		return s.closeErr
+	default:
+	}
+	s.mu.Lock()
+	report := s.hooksCloseErr
+	s.mu.Unlock()
 	if !bounded || ctx.Err() != nil {
-		return ctx.Err()
+		if report == nil {
+			return ctx.Err()
+		}
+		return errors.Join(report, ctx.Err())
 	}
 	select {
 	case <-s.loopDone:
@@ -75,7 +91,7 @@ func (s *Supervisor) Close(ctx context.Context) error {
 		return errors.Join(s.closeErr, fmt.Errorf("warren: close: the OnEvent handler is still running after CloseTimeout (%v): %w",
 			s.opts.CloseTimeout, context.DeadlineExceeded))
 	default:
-		return fmt.Errorf("warren: close: not finished within CloseTimeout (%v): %w", s.opts.CloseTimeout, context.DeadlineExceeded)
+		return errors.Join(report, fmt.Errorf("warren: close: not finished within CloseTimeout (%v): %w", s.opts.CloseTimeout, context.DeadlineExceeded))
 	}
 }
 

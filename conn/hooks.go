@@ -377,6 +377,11 @@ func (s *Supervisor) closeHooks(ctx context.Context) error {
 				err = fmt.Errorf("close %s: %w", h.Name, err)
 			}
 			errs = append(errs, err)
+			// Kept at once: a Close whose ctx ends while the hooks
+			// after this one still run returns it (see Close).
+			s.mu.Lock()
+			s.hooksCloseErr = errors.Join(errs...)
+			s.mu.Unlock()
 		}
 	}
 	return errors.Join(errs...)

@@ -336,26 +336,45 @@ func TestPublisherExpiresUnwrittenMessageWhenContextEnds(t *testing.T) {
 	_, p := startPubTest(t, b, PublisherOptions{})
 	ctx := pubTestCtx(t)
 	fc := b.live()
-	fc.stall()
-	defer fc.kill() // ends the stuck write
-	defer fc.resume()
+	stalled := fc.stallMidBody()
 	// Larger than the socket buffers: the writer blocks in it.
-	if _, err := p.PublishAsync(ctx, "", "q", amqp.Publishing{Body: make([]byte, 64<<20)}); err != nil {
+	bigCtx, bigCancel := context.WithCancel(ctx)
+	defer bigCancel()
+	if _, err := p.PublishAsync(bigCtx, "", "q", amqp.Publishing{Body: make([]byte, 64<<20)}); err != nil {
+		fc.cancelStallMidBody(stalled)
 		t.Fatal(err)
 	}
+	select {
+	case <-stalled:
+	case <-time.After(defaultTestTimeout):
+		fc.cancelStallMidBody(stalled)
+		t.Fatal("the broker never got the large message's first body frame")
+	}
+	// The broker stopped reading inside the large message: the writer is
+	// stuck in it. At the end, in this order: the large message's context
+	// ends, so that the kill fails it instead of leaving it to be written
+	// again, all 64 MiB, on the next connection; the kill ends the stuck
+	// write; the broker, resumed last, finds its socket closed and reads no
+	// more of it.
+	defer fc.resume()
+	defer fc.kill()
+	defer bigCancel()
 	msgCtx, cancel := context.WithCancel(ctx)
 	c, err := p.PublishAsync(msgCtx, "", "q", pubBody("behind"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(shortTestTimeout) // let the writer get stuck, if it is not yet
 	cancel()
 	select {
 	case <-c.Done():
 		if err := c.Wait(ctx); !errors.Is(err, context.Canceled) || errors.Is(err, ErrConfirmLost) {
 			t.Errorf("Wait = %v, want context.Canceled (it was never written)", err)
 		}
-	case <-time.After(defaultTestTimeout / 5):
+	case <-time.After(defaultTestTimeout):
+		// The writer cannot reach it: only its context's end settles it.
 		t.Fatal("a message not yet written did not settle when its context ended")
+	}
+	if msgs := b.messages(); len(msgs) != 0 {
+		t.Errorf("broker got %d messages, want none: the large one is cut short and the other never written", len(msgs))
 	}
 }

@@ -237,6 +237,9 @@ type pubFakeConn struct {
 	chans   map[uint16]*pubFakeChan
 	held    []pubFakeHeld
 	stalled sync.Mutex // held by stall: the broker stops reading the socket
+	// midBody, when set, makes serve stall after the next body frame it
+	// reads and close the channel (see stallMidBody). Guarded by mu.
+	midBody chan struct{}
 }
 
 func (fc *pubFakeConn) serve() {
@@ -253,6 +256,7 @@ func (fc *pubFakeConn) serve() {
 	}
 	var cur *pubFakeMsg // a publish waiting for its content
 	var size uint64
+	var body []byte // cur's body so far (a string += per frame is quadratic)
 	for {
 		fc.waitUnstalled()
 		typ, ch, payload, err := fc.readFrame()
@@ -277,10 +281,19 @@ func (fc *pubFakeConn) serve() {
 			if cur == nil {
 				continue
 			}
-			cur.Body += string(payload)
-			if uint64(len(cur.Body)) >= size {
+			body = append(body, payload...)
+			if uint64(len(body)) >= size {
+				cur.Body = string(body)
 				fc.published(*cur)
-				cur = nil
+				cur, body = nil, nil
+			}
+			fc.mu.Lock()
+			mid := fc.midBody
+			fc.midBody = nil
+			fc.mu.Unlock()
+			if mid != nil {
+				fc.stall()
+				close(mid)
 			}
 		case pubFakeFrameMethod:
 			class, method := binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])
@@ -369,7 +382,7 @@ func (fc *pubFakeConn) serve() {
 				m.Exchange, rest = pubFakeShortString(rest)
 				m.Key, rest = pubFakeShortString(rest)
 				m.Mandatory = rest[0]&1 != 0
-				cur, size = &m, 0
+				cur, size, body = &m, 0, nil
 			}
 		}
 	}
@@ -456,6 +469,31 @@ func (fc *pubFakeConn) release() {
 // resource alarm does, until resume.
 func (fc *pubFakeConn) stall()  { fc.stalled.Lock() }
 func (fc *pubFakeConn) resume() { fc.stalled.Unlock() }
+
+// stallMidBody makes the broker stall (as stall does) right after it reads
+// the next body frame, so that a client writing a message larger than the
+// socket buffers is known to be stuck inside that write. The returned
+// channel is closed once the broker has stalled; resume ends the stall.
+func (fc *pubFakeConn) stallMidBody() <-chan struct{} {
+	mid := make(chan struct{})
+	fc.mu.Lock()
+	fc.midBody = mid
+	fc.mu.Unlock()
+	return mid
+}
+
+// cancelStallMidBody withdraws a stallMidBody that has not stalled yet, or
+// ends its stall if it has.
+func (fc *pubFakeConn) cancelStallMidBody(mid <-chan struct{}) {
+	fc.mu.Lock()
+	taken := fc.midBody == nil
+	fc.midBody = nil
+	fc.mu.Unlock()
+	if taken { // serve took it: it stalls and closes mid at once
+		<-mid
+		fc.resume()
+	}
+}
 
 // kill drops the socket without a close handshake.
 func (fc *pubFakeConn) kill() { fc.c.Close() }

@@ -339,7 +339,15 @@ func runPubProperty(t *testing.T, seed int64, counts *pubPropCounts) {
 	if !cut && !settleSome(1) {
 		return
 	}
-	closeCtx, closeCancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	// Cut short: Publisher.Close makes its report on the caller's
+	// goroutine, so any ctx will do; Supervisor.Close's goroutine must make
+	// it within min(ctx/4, pubCloseMargin) of the end (a 50ms ctx left it
+	// 12.5ms), so it gets the whole margin.
+	cutAfter := 50 * time.Millisecond
+	if bySup {
+		cutAfter = 4 * pubCloseMargin
+	}
+	closeCtx, closeCancel := context.WithTimeout(ctx, cutAfter)
 	if !cut {
 		closeCtx, closeCancel = context.WithTimeout(ctx, pubPropStuck)
 	}

@@ -27,6 +27,20 @@ func startPubTest(t *testing.T, b *pubFakeBroker, opts PublisherOptions) (*Super
 // and Logger are filled in where zero.
 func startPubTestWith(t *testing.T, b *pubFakeBroker, sopts Options, opts PublisherOptions) (*Supervisor, *Publisher) {
 	t.Helper()
+	s := startPubSupervisor(t, b, sopts)
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+	defer cancel()
+	p, err := s.NewPublisher(ctx, opts)
+	if err != nil {
+		t.Fatalf("NewPublisher: %v", err)
+	}
+	return s, p
+}
+
+// startPubSupervisor is startPubTestWith without the publisher: it returns
+// once the supervisor is Ready.
+func startPubSupervisor(t *testing.T, b *pubFakeBroker, sopts Options) *Supervisor {
+	t.Helper()
 	sopts.URLs = []string{b.url()}
 	if sopts.Reconnect == (reconnect.Policy{}) {
 		sopts.Reconnect = fastPolicy()
@@ -54,11 +68,7 @@ func startPubTestWith(t *testing.T, b *pubFakeBroker, sopts Options, opts Publis
 	if err := s.WaitReady(ctx); err != nil {
 		t.Fatalf("WaitReady: %v", err)
 	}
-	p, err := s.NewPublisher(ctx, opts)
-	if err != nil {
-		t.Fatalf("NewPublisher: %v", err)
-	}
-	return s, p
+	return s
 }
 
 func pubTestCtx(t *testing.T) context.Context {

@@ -53,8 +53,13 @@ type Supervisor struct {
 	closeCtx    context.Context
 	closeCancel context.CancelFunc // guarded by mu
 	closeErr    error              // teardown result, written before loopDone closes
-	loopDone    chan struct{}      // run has finished teardown
-	done        chan struct{}      // run and the dispatcher have exited
+	// hooksCloseErr is what the hooks' Close returned so far (the
+	// publishers' *UnconfirmedError reports), kept as each returns so that
+	// a Close whose ctx ends before the rest of the teardown still returns
+	// it. Guarded by mu.
+	hooksCloseErr error
+	loopDone      chan struct{} // run has finished teardown
+	done          chan struct{} // run and the dispatcher have exited
 
 	mu         sync.Mutex
 	state      State

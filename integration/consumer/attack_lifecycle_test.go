@@ -57,7 +57,7 @@ func TestAttackRedeclareLosesBindingFromAnotherTopology(t *testing.T) {
 		if string(d.Body) != "after" {
 			t.Errorf("got %q, want %q", d.Body, "after")
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(defaultTestTimeout):
 		t.Errorf("queue re-declared without the binding another Topology declares for it: a message published to %s never arrived", exchange)
 	}
 }
@@ -103,7 +103,7 @@ func TestAttackRedeclareQueueInTwoTopologiesUsesLastOnly(t *testing.T) {
 		if string(d.Body) != "after" {
 			t.Errorf("got %q, want %q", d.Body, "after")
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(defaultTestTimeout):
 		t.Errorf("queue re-declared from the last Topology listing it, without the first one's binding: a message published to %s never arrived", exchange)
 	}
 }
