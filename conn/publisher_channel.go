@@ -394,6 +394,9 @@ func (p *Publisher) confirm(pc *pubChannel, cf amqp.Confirmation) bool {
 		p.s.ctr.confirmed.Add(1)
 		p.retireLocked(c, nil)
 	}
+	if cf.Ack {
+		p.releaseOnAckLocked(pc, cf.DeliveryTag)
+	}
 	if suspect {
 		p.kickLocked(pc) // a suspect was alone in flight: write on
 	}

@@ -40,7 +40,7 @@ type Confirmation struct {
 	seq        uint64      // publish order; the ledger's key, renewed when a nack sends it to the back
 	stamp      uint64      // its first seq, for good: the x-warren-seq a return is matched by
 	nacks      int         // basic.nacks it got
-	forgiven   bool        // one nack was the channel's, not counted (unparkNackedBy)
+	forgiven   pubForgiven // nacks not counted, each kind once (publisher_nack_release.go)
 	parked     bool        // nacked, waiting for its republication (see parkLocked)
 	nackedLast bool        // nacked, and not taken by a writer since
 	stopPark   func() bool // stops the timer of a parked message
@@ -467,57 +467,12 @@ func (p *Publisher) unpark(c *Confirmation) {
 	p.mu.Unlock()
 }
 
-// countedNacks is the nacks that count against NackRepublishes and set the
-// backoff: all but a forgiven one. Caller must hold p.mu.
-func (c *Confirmation) countedNacks() int {
-	if c.forgiven {
-		return c.nacks - 1
-	}
-	return c.nacks
-}
-
 // unparkLocked puts parked c back at the back of the sequence. Caller must
 // hold p.mu.
 func (p *Publisher) unparkLocked(c *Confirmation) {
 	p.led.remove(c)
 	c.stopPark, c.nackedBy = nil, nil
 	p.led.push(c)
-}
-
-// unparkNackedBy puts back at once, in publish order, the messages parked
-// after a nack from pc, a channel replaced because it nacked everything:
-// those nacks were the channel's (RabbitMQ 3.10 keeps asking a dead quorum
-// leader's node on it), not the queue's, and the new channel can take them
-// now. Waiting out their backoff instead made a failover's confirm gap 1.75 s
-// against a 0.2 s election (0.25 + 0.5 + 1 s: each copy was nacked again on
-// pc before it was replaced). That nack is forgiven (it does not count
-// against NackRepublishes, nor grow the backoff), once per message: a queue
-// that nacks on every channel (x-overflow reject-publish, full) replaces
-// channel after channel, and must still get each message's whole schedule
-// of waits, not one republication per replacement.
-func (p *Publisher) unparkNackedBy(pc *pubChannel) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.shut {
-		return
-	}
-	var back []*Confirmation
-	for c := range p.led.parked {
-		if c.nackedBy == pc && !c.settled && !c.forgiven {
-			back = append(back, c)
-		}
-	}
-	sort.Slice(back, func(i, j int) bool { return back[i].stamp < back[j].stamp })
-	for _, c := range back {
-		c.forgiven = true
-		if c.stopPark != nil {
-			c.stopPark()
-		}
-		p.unparkLocked(c)
-	}
-	if len(back) > 0 && p.cur != nil {
-		p.kickLocked(p.cur)
-	}
 }
 
 // nackBackoff returns the wait before the nth republication of a nacked
