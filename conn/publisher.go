@@ -77,6 +77,12 @@ type PublisherOptions struct {
 	// consumers catch up, so it fails that way too. Under ConfirmLostFail,
 	// or with a negative value, a nack fails the message with ErrNacked at
 	// once. Defaults to 5 (waits of 0.25, 0.5, 1, 2 and 4 s, 7.75 s in all).
+	//
+	// A wait ends early when the publisher sees the cause pass: the live
+	// channel acks a message written after the nacked one, or the channel
+	// that nacked is replaced for nacking everything. Each sign ends a
+	// message's wait at most once, and the nack it answers is not counted,
+	// so an early end only adds attempts, never shortens the schedule.
 	NackRepublishes int
 
 	// nackBackoff overrides the first wait before a nack's republication
