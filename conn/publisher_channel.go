@@ -446,15 +446,18 @@ func (p *Publisher) reopen(old *pubChannel) {
 
 // nackRecycleAfter is how long a channel may nack everything before the
 // publisher replaces it: short, since the confirm gap of a failover grows
-// by it (a leader election takes 0.2-0.8 s). On RabbitMQ 3.10 a channel that first publishes to
-// a quorum queue while the queue's record still names a leader on a dead
-// node asks that node to register it, fails (badrpc nodedown), nacks, and
-// asks the same node again for every later publish: it nacks that queue's
-// messages until the dead node is back, while a fresh channel reads the
-// record the new leader has updated. A queue that rejects publishes
-// (x-overflow reject-publish) costs a channel per nackRecycleAfter, and a
-// republication of what it had in flight.
-const nackRecycleAfter = 250 * time.Millisecond
+// by it. On RabbitMQ 3.10 a channel that first publishes to a quorum queue
+// while the queue's record still names a leader on a dead node asks that
+// node to register it, fails (badrpc nodedown), nacks, and asks the same
+// node again for every later publish: it nacks that queue's messages until
+// the dead node is back, while a fresh channel reads the record the new
+// leader has updated. A channel opened before the election ends (0.2-0.8 s)
+// is stuck the same way, so a failover may take several replacements: at
+// 250 ms each, two of them were most of a 0.58 s gap against a 0.38 s
+// election. A queue that rejects publishes (x-overflow reject-publish)
+// costs a channel per nackRecycleAfter, a cheap open, and an early
+// republication of what was parked, once per message (forgivenRecycle).
+const nackRecycleAfter = 100 * time.Millisecond
 
 // noteNackLocked counts a nack on pc and, once pc has nacked everything for
 // nackRecycleAfter, closes it and opens a new channel on the same
@@ -475,11 +478,16 @@ func (p *Publisher) noteNackLocked(pc *pubChannel) {
 	p.goWork(func() {
 		// Retired here, not by its reader, which may see the close
 		// later (or never, past the close's bound): the new channel is
-		// installed only once pc is no longer the current one.
-		_ = closeChannel(context.Background(), pc.ch, p.s.opts.CloseTimeout)
+		// installed only once pc is no longer the current one. pc is
+		// closed beside its replacement, not before it: on RabbitMQ 3.10
+		// a channel stuck asking a dead node took about a second to
+		// answer the close, which the confirm gap grew by. Ended, pc's
+		// late confirms are ignored, and what it had in flight goes out
+		// on the new channel either way.
 		p.mu.Lock()
 		p.endLocked(pc, nil)
 		p.mu.Unlock()
+		p.goWork(func() { _ = closeChannel(context.Background(), pc.ch, p.s.opts.CloseTimeout) })
 		p.reopen(pc)
 		p.unparkNackedBy(pc)
 	})

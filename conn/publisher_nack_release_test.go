@@ -16,7 +16,7 @@ import (
 // them, not after their backoff (an hour here). It fails if they wait.
 func TestPublisherReleasesParkedOnALaterAck(t *testing.T) {
 	b := startPubFakeBroker(t)
-	const election = 150 * time.Millisecond // under nackRecycleAfter: no recycle
+	const election = nackRecycleAfter * 3 / 4 // no recycle
 	var once sync.Once
 	var began time.Time
 	b.setDecide(func(pubFakeMsg) pubFakeAction {
