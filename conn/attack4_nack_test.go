@@ -64,4 +64,3 @@ func TestAttack4StaleParkTimerCutsNextBackoff(t *testing.T) {
 			p.nackBackoff(1), n, time.Since(parkedAt).Round(time.Millisecond))
 	}
 }
-
