@@ -50,7 +50,13 @@ func runAttack4(t *testing.T, seed int64) {
 	b := startPubFakeBroker(t)
 	var phaseNackAll atomic.Bool
 	nackP := rng.Intn(60)
+	var tmu sync.Mutex
+	trace := map[string][]string{}
+	t0 := time.Now()
 	b.setDecide(func(m pubFakeMsg) pubFakeAction {
+		tmu.Lock()
+		trace[m.Body] = append(trace[m.Body], fmt.Sprintf("%v conn%d open%d tag%d", time.Since(t0).Round(time.Millisecond/10), m.Conn, m.Open, m.Tag))
+		tmu.Unlock()
 		if strings.HasPrefix(m.Body, "refused") || phaseNackAll.Load() {
 			return pubFakeNack
 		}
@@ -156,7 +162,10 @@ func runAttack4(t *testing.T, seed int64) {
 		}
 		if errors.Is(err, ErrNacked) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && !closed {
 			if took := m.end.Sub(m.at); took < schedule-2*time.Millisecond {
-				t.Errorf("seed %d: early: %s failed %v after publish, schedule %v: %v", seed, m.body, took, schedule, err)
+				tmu.Lock()
+				tr := trace[m.body]
+				tmu.Unlock()
+				t.Errorf("seed %d: early: %s failed %v after publish, schedule %v: %v\n published at %v; writes: %v", seed, m.body, took, schedule, err, m.at.Sub(t0).Round(time.Millisecond/10), tr)
 			}
 		}
 	}
