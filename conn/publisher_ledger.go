@@ -44,6 +44,7 @@ type Confirmation struct {
 	parked     bool        // nacked, waiting for its republication (see parkLocked)
 	nackedLast bool        // nacked, and not taken by a writer since
 	stopPark   func() bool // stops the timer of a parked message
+	parkGen    uint64      // counts parks; a timer unparks only its own park
 	nackedBy   *pubChannel // the channel whose nack parked it, while parked
 	pc         *pubChannel // the live channel it was written on, or nil
 	tag        uint64      // its delivery tag on pc
@@ -448,15 +449,19 @@ func (p *Publisher) parkLocked(c *Confirmation) {
 		p.led.parked = make(map[*Confirmation]struct{})
 	}
 	p.led.parked[c] = struct{}{}
-	t := time.AfterFunc(p.nackBackoff(c.countedNacks()), func() { p.unpark(c) })
+	c.parkGen++
+	gen := c.parkGen
+	t := time.AfterFunc(p.nackBackoff(c.countedNacks()), func() { p.unpark(c, gen) })
 	c.stopPark = t.Stop
 }
 
-// unpark puts c back in the sequence once its backoff has ended, unless it
-// settled meanwhile, and wakes the writer.
-func (p *Publisher) unpark(c *Confirmation) {
+// unpark puts c back in the sequence once the backoff of its park gen has
+// ended, unless it settled meanwhile, and wakes the writer. A timer that
+// fired while an early release held p.mu (too late for stopPark) finds a
+// later park, or none, and does nothing: it must not cut the next backoff.
+func (p *Publisher) unpark(c *Confirmation, gen uint64) {
 	p.mu.Lock()
-	if !c.parked || c.settled || p.shut {
+	if !c.parked || c.parkGen != gen || c.settled || p.shut {
 		p.mu.Unlock()
 		return
 	}

@@ -81,8 +81,11 @@ type Monitor struct {
 	dead chan struct{}
 
 	// started is set by Start; from then on read deadlines are the Monitor's
-	// (see SetReadDeadline).
-	started atomic.Bool
+	// (see SetReadDeadline). deadlineMu makes Start's set-and-clear atomic
+	// with SetReadDeadline's check-and-set, so a deadline set while Start
+	// runs cannot land after its clear and stay for good.
+	started    atomic.Bool
+	deadlineMu sync.Mutex
 
 	closeOnce     sync.Once
 	closeErr      error // written inside closeOnce, read after it
@@ -122,8 +125,10 @@ func (m *Monitor) Start() {
 	m.startAt = m.stamp()
 	// A read deadline set before Start (amqp091-go's heartbeater runs as soon
 	// as the connection opens) is dropped: from here the timer decides.
+	m.deadlineMu.Lock()
 	m.started.Store(true)
 	_ = m.conn.SetReadDeadline(time.Time{})
+	m.deadlineMu.Unlock()
 	// A negative delay (the last read is already older than the limit) fires
 	// at once. The callback takes m.mu before touching m.timer, so it cannot
 	// observe the field before this assignment completes.
@@ -254,6 +259,11 @@ func (m *Monitor) SetDeadline(t time.Time) error { return m.conn.SetDeadline(t) 
 // and override a DeadPeerLimit the user chose longer. SetDeadline, which
 // bounds the handshake and amqp091-go's close handshake, still applies.
 func (m *Monitor) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() && m.started.Load() {
+		return nil // the hot path, once per frame read: no lock
+	}
+	m.deadlineMu.Lock()
+	defer m.deadlineMu.Unlock()
 	if !t.IsZero() && m.started.Load() {
 		return nil
 	}
