@@ -71,10 +71,7 @@ func runAttack4(t *testing.T, seed int64) {
 	limit := 1 + rng.Intn(5)
 	s, p := startPubTest(t, b, PublisherOptions{MaxInFlight: 4 + rng.Intn(32), nackBackoff: backoff,
 		NackRepublishes: limit, Mandatory: rng.Intn(3) == 0})
-	var schedule time.Duration
-	for n := 1; n <= limit; n++ {
-		schedule += p.nackBackoff(n)
-	}
+	schedule := pubNackSchedule(p)
 	ctx, cancelAll := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelAll()
 	type sent struct {

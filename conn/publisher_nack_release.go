@@ -1,6 +1,9 @@
 package conn
 
-import "sort"
+import (
+	"math/bits"
+	"sort"
+)
 
 // A nacked message waits out its backoff (parkLocked) unless the publisher
 // learns sooner that the cause of its nack has passed. Two signs count, each
@@ -31,13 +34,8 @@ const (
 // countedNacks is the nacks that count against NackRepublishes and set the
 // backoff: all but the forgiven ones. Caller must hold p.mu.
 func (c *Confirmation) countedNacks() int {
-	n := c.nacks
-	for _, k := range []pubForgiven{forgivenRecycle, forgivenAck} {
-		if c.forgiven&k != 0 {
-			n--
-		}
-	}
-	return max(n, 0)
+	// Each forgiven bit stands for one nack it answered.
+	return max(c.nacks-bits.OnesCount8(uint8(c.forgiven)), 0)
 }
 
 // releaseParkedLocked puts back at once, in publish order, the parked

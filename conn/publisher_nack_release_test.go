@@ -72,10 +72,7 @@ func TestPublisherReleaseOnAckKeepsTheSchedule(t *testing.T) {
 	})
 	const backoff = 50 * time.Millisecond
 	_, p := startPubTest(t, b, PublisherOptions{nackBackoff: backoff})
-	var schedule time.Duration
-	for n := 1; n <= DefaultNackRepublishes; n++ {
-		schedule += p.nackBackoff(n)
-	}
+	schedule := pubNackSchedule(p)
 	ctx, cancel := context.WithTimeout(context.Background(), schedule+defaultTestTimeout)
 	defer cancel()
 	type sent struct {

@@ -209,12 +209,7 @@ func pubWaitNacked(t *testing.T, p *Publisher) {
 // asked a dead leader), and the message is confirmed there.
 func TestPublisherRecyclesANackingChannel(t *testing.T) {
 	b := startPubFakeBroker(t)
-	b.setDecide(func(m pubFakeMsg) pubFakeAction {
-		if m.Open == 1 {
-			return pubFakeNack // the first channel is poisoned
-		}
-		return pubFakeAck
-	})
+	b.setDecide(pubPoisonFirstChannel)
 	s, p := startPubTest(t, b, PublisherOptions{NackRepublishes: 10, nackBackoff: 50 * time.Millisecond})
 	if err := p.Publish(pubTestCtx(t), "ex", "q", pubBody("m")); err != nil {
 		t.Fatalf("Publish = %v, want nil once a new channel took over", err)
@@ -237,12 +232,7 @@ func TestPublisherRecyclesANackingChannel(t *testing.T) {
 // the channel's. It fails if they wait for their park timers.
 func TestPublisherRecycleRepublishesItsNacksAtOnce(t *testing.T) {
 	b := startPubFakeBroker(t)
-	b.setDecide(func(m pubFakeMsg) pubFakeAction {
-		if m.Open == 1 {
-			return pubFakeNack // the first channel is poisoned
-		}
-		return pubFakeAck
-	})
+	b.setDecide(pubPoisonFirstChannel)
 	s, p := startPubTest(t, b, PublisherOptions{nackBackoff: time.Hour})
 	ctx := pubTestCtx(t)
 	var cs []*Confirmation
@@ -277,10 +267,7 @@ func TestPublisherNackingQueueGetsTheWholeSchedule(t *testing.T) {
 	b.setDecide(func(pubFakeMsg) pubFakeAction { return pubFakeNack })
 	const backoff = 100 * time.Millisecond
 	_, p := startPubTest(t, b, PublisherOptions{nackBackoff: backoff})
-	var schedule time.Duration
-	for n := 1; n <= DefaultNackRepublishes; n++ {
-		schedule += p.nackBackoff(n)
-	}
+	schedule := pubNackSchedule(p)
 	ctx, cancel := context.WithTimeout(context.Background(), schedule+defaultTestTimeout)
 	defer cancel()
 	type sent struct {
@@ -307,4 +294,24 @@ func TestPublisherNackingQueueGetsTheWholeSchedule(t *testing.T) {
 			t.Fatalf("message %d failed %v after its publish, before its %v of backoff (%v)", i, took, schedule, err)
 		}
 	}
+}
+
+// pubNackSchedule is the whole backoff a nacked message waits out before it
+// fails, at p's nackBackoff and NackRepublishes.
+func pubNackSchedule(p *Publisher) time.Duration {
+	var d time.Duration
+	for n := 1; n <= p.opts.NackRepublishes; n++ {
+		d += p.nackBackoff(n)
+	}
+	return d
+}
+
+// pubPoisonFirstChannel nacks everything on the broker's first channel and
+// acks on every later one: RabbitMQ 3.10's channel stuck asking a dead
+// quorum leader's node.
+func pubPoisonFirstChannel(m pubFakeMsg) pubFakeAction {
+	if m.Open == 1 {
+		return pubFakeNack
+	}
+	return pubFakeAck
 }

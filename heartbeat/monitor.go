@@ -302,9 +302,7 @@ func (m *Monitor) check() {
 		// about one per owed limit while replies are owed; never a poll.
 		// On an idle one heartbeat frames push the timer on (rearm) before
 		// it is due, so it does not run.
-		d := m.nextCheckLocked(now)
-		m.dueAt.Store(now + int64(d))
-		m.timer.Reset(d)
+		m.armLocked(now)
 		m.mu.Unlock()
 		return
 	}
@@ -340,6 +338,12 @@ func (m *Monitor) rearm(now int64) {
 	if m.timer == nil || m.closing {
 		return
 	}
+	m.armLocked(now)
+}
+
+// armLocked sets the timer to the next check due from stamp now. Caller must
+// hold m.mu, with the timer started and not closing.
+func (m *Monitor) armLocked(now int64) {
 	d := m.nextCheckLocked(now)
 	m.dueAt.Store(now + int64(d))
 	m.timer.Reset(d)
