@@ -67,6 +67,7 @@ func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 	m.SetIdleLimit(s.opts.DeadPeerLimit * 3 / 5)
 	if s.opts.OwedReplyLimit > 0 {
 		m.SetOwedLimit(s.owed.limit(s.opts.OwedReplyLimit, s.opts.DeadPeerLimit))
+		m.SetOwedProbe((&owedProber{conn: c, work: s.work}).probe)
 		s.owed.track(m)
 	}
 	if s.opts.TCPUserTimeout > 0 {

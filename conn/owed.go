@@ -33,6 +33,11 @@ type OwedReport struct {
 	// because this process, not the broker, was slow: its timer fired late,
 	// or the kernel had received data not yet read (Linux).
 	LateDeferrals, UnreadDeferrals uint64
+	// Probes counts the probes the rule sent: requests the broker answers
+	// without its queues, sent when a reply was owed for half the limit
+	// (see heartbeat.Monitor.SetOwedProbe). Waits a probe's answer ended
+	// are not in LongestGap.
+	Probes uint64
 }
 
 // Owed reports on the replies-owed rule of the current connection; it is
@@ -43,7 +48,8 @@ func (s *Supervisor) Owed() OwedReport {
 		return OwedReport{}
 	}
 	late, unread := ss.monitor.OwedDeferrals()
-	return OwedReport{LongestGap: ss.monitor.MaxOwedGap(), LateDeferrals: late, UnreadDeferrals: unread}
+	return OwedReport{LongestGap: ss.monitor.MaxOwedGap(), LateDeferrals: late, UnreadDeferrals: unread,
+		Probes: ss.monitor.OwedProbes()}
 }
 
 // owedMemoryTTL is how long a connection lost to the replies-owed rule

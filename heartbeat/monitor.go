@@ -58,6 +58,12 @@ type Monitor struct {
 	// owedLimit is the owed rule's limit, 0 when off. Set before Start and
 	// read without the lock afterwards.
 	owedLimit time.Duration
+	// probe asks the peer for an answer (SetOwedProbe), nil if none; set
+	// before Start. probedAt is the owed stamp the last probe was sent for;
+	// probes counts them.
+	probe    func()
+	probedAt atomic.Int64
+	probes   atomic.Uint64
 	// lateHeld is the owedAt stamp whose verdict a late timer held once.
 	// Guarded by mu.
 	lateHeld int64
@@ -287,14 +293,19 @@ func (m *Monitor) check() {
 	ref, limit := m.allowanceLocked()
 	silence := time.Duration(now - ref)
 	var dpe *DeadPeerError
+	var probe func()
 	if silence >= limit {
 		// The silence rule takes no kernel-receipt deferral: it is the
 		// backstop, and a deferral that keeps renewing (seen once in CI over
 		// TLS under load: no verdict 8 s into a 3 s limit) must not hide a
 		// dead peer. The owed rule, which is much shorter, keeps its guard.
 		dpe = &DeadPeerError{Silence: silence, Limit: limit}
-	} else if dead, owed, olimit, _ := m.owedCheckLocked(now, late); dead {
+	} else if dead, owed, olimit, _, probeFor := m.owedCheckLocked(now, late); dead {
 		dpe = &DeadPeerError{Silence: silence, Limit: olimit, Owed: owed}
+	} else if probeFor != 0 {
+		m.probedAt.Store(probeFor)
+		m.probes.Add(1)
+		probe = m.probe
 	}
 	if dpe == nil {
 		// Sleep exactly until a limit would be reached if nothing else
@@ -304,6 +315,9 @@ func (m *Monitor) check() {
 		// it is due, so it does not run.
 		m.armLocked(now)
 		m.mu.Unlock()
+		if probe != nil {
+			probe()
+		}
 		return
 	}
 	m.closing = true
@@ -378,7 +392,7 @@ func (m *Monitor) nextCheckLocked(now int64) time.Duration {
 	if m.idleLimit > 0 && d > m.idleLimit {
 		d = m.idleLimit
 	}
-	dead, _, olimit, next := m.owedCheckLocked(now, 0)
+	dead, _, olimit, next, _ := m.owedCheckLocked(now, 0)
 	if dead {
 		// Only after check deferred a verdict because it fired late.
 		next = olimit / 2

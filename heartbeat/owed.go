@@ -113,6 +113,9 @@ func (m *Monitor) Owe() {
 	// bring it forward. Under traffic this happens at most once per timer
 	// period, since the timer then stays armed within the owed limit.
 	limit := m.effectiveOwedLimit()
+	if m.probe != nil {
+		limit /= 2 // the first decision is the probe's
+	}
 	due := now + int64(limit)
 	if m.dueAt.Load() <= due {
 		return
@@ -186,6 +189,11 @@ func (m *Monitor) noteRead(now int64) {
 	if o == 0 || !m.owedAt.CompareAndSwap(o, 0) || m.blocked.Load() {
 		return
 	}
+	if m.probedAt.Load() == o {
+		// The read may be the probe's answer, which says the peer lives
+		// but nothing about how long its replies take.
+		return
+	}
 	if ws := m.writeStart.Load(); ws != 0 && time.Duration(now-ws) > slowWrite {
 		return // the rule was suspended
 	}
@@ -240,20 +248,21 @@ func (m *Monitor) OwedLimit() time.Duration {
 
 // owedCheckLocked judges the owed rule at stamp now. It returns dead with the
 // time the reply has been owed, or else how long until the rule could next
-// decide (0: nothing owed, no deadline). Caller must hold m.mu.
-func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owed, limit, next time.Duration) {
+// decide (0: nothing owed, no deadline). probe is the owed stamp a probe is
+// due for (see SetOwedProbe), 0 if none. Caller must hold m.mu.
+func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owed, limit, next time.Duration, probe int64) {
 	o := m.owedAt.Load()
 	if m.owedLimit <= 0 || o == 0 || m.blocked.Load() {
-		return false, 0, 0, 0
+		return false, 0, 0, 0, 0
 	}
 	limit = m.effectiveOwedLimit()
 	if u := m.unblockedAt.Load(); u != 0 && time.Duration(now-u) < m.limit {
 		// Just unblocked: judge from the end of the grace.
-		return false, 0, limit, m.limit - time.Duration(now-u)
+		return false, 0, limit, m.limit - time.Duration(now-u), 0
 	}
 	if ws := m.writeStart.Load(); ws != 0 && time.Duration(now-ws) > slowWrite {
 		// A write is stuck: judge from its end.
-		return false, 0, limit, limit
+		return false, 0, limit, limit, 0
 	}
 	from := o
 	if sw := m.slowWriteEnd.Load(); sw > from {
@@ -261,7 +270,15 @@ func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owe
 	}
 	owed = time.Duration(now - from)
 	if owed < limit {
-		return false, 0, limit, limit - owed
+		if m.probe != nil && m.probedAt.Load() != o {
+			// Ask the peer for an answer of its own halfway: one that does
+			// not wait on the queues holding the reply (see SetOwedProbe).
+			if half := limit / 2; owed < half {
+				return false, 0, limit, half - owed, 0
+			}
+			return false, 0, limit, limit - owed, o
+		}
+		return false, 0, limit, limit - owed, 0
 	}
 	if late > limit/2 && m.lateHeld != o {
 		// This process did not run for a while; give the reader a chance,
@@ -269,13 +286,13 @@ func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owe
 		// gets a verdict.
 		m.lateHeld = o
 		m.lateDefers.Add(1)
-		return false, 0, limit, limit / 2
+		return false, 0, limit, limit / 2, 0
 	}
 	if age, ok := recvAge(m.conn); ok && age < limit {
 		// The kernel received bytes recently: the peer is alive and this
 		// process is slow to read.
 		m.unreadDefers.Add(1)
-		return false, 0, limit, limit - age
+		return false, 0, limit, limit - age, 0
 	}
-	return true, owed, limit, 0
+	return true, owed, limit, 0, 0
 }

@@ -195,6 +195,17 @@ func TestFailoverAsAUserLivesIt(t *testing.T) {
 			t.Errorf("fault %s: warren added %v to the broker's own hold (limit %v)", r.name, r.added(), failoverWarrenLimit)
 		}
 	}
+	// Every fault here ends connections with a reset or a close, never with
+	// silence, so a dead-peer verdict can only be a live node judged dead:
+	// one whose queues held confirms during an election (the owed rule's
+	// probe exists for that).
+	for who, rec := range map[string]*recorder{"publisher": pubRec, "consumer": conRec} {
+		for _, e := range rec.Snapshot() {
+			if e.Kind == conn.EventDeadPeer {
+				t.Errorf("%s: a live node was declared dead at %s: %v", who, e.Time.Format("15:04:05.000"), e.Err)
+			}
+		}
+	}
 	if a.failed > 0 {
 		t.Errorf("%d publishes failed to the application under the default policy: %v", a.failed, a.failures)
 	}

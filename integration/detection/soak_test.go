@@ -110,10 +110,10 @@ func TestSoakNoFalseAlarm(t *testing.T) {
 		}
 	}
 	t.Logf("soak %v: published %d, confirmed %d, blocked %d times (%d still blocked at a lift), dead peers %d, reconnects %d; "+
-		"longest reply gap while owed %v; owed limit %v (margin %v, x%.1f); verdicts held: %d late timer, %d unread data; GC cycles %d, longest recent GC pause %v",
+		"longest reply gap while owed %v; owed limit %v (margin %v, x%.1f); verdicts held: %d late timer, %d unread data; probes %d; GC cycles %d, longest recent GC pause %v",
 		soak, st.Published, st.Confirmed, st.BlockedTimes, stillBlocked, st.DeadPeers, st.Reconnects,
 		owed.LongestGap, limit, limit-owed.LongestGap, float64(limit)/float64(max(owed.LongestGap, time.Microsecond)),
-		owed.LateDeferrals, owed.UnreadDeferrals, ms.NumGC, gcPause)
+		owed.LateDeferrals, owed.UnreadDeferrals, owed.Probes, ms.NumGC, gcPause)
 	if dp := deadPeers(rec.Snapshot()); len(dp) > 0 {
 		t.Errorf("%d false dead-peer events on a healthy broker; first: %v", len(dp), dp[0].Err)
 	}

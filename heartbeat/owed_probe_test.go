@@ -1,0 +1,143 @@
+package heartbeat
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// probeLog records when the Monitor asked for probes.
+type probeLog struct {
+	mu  sync.Mutex
+	at  []time.Time
+	ask chan struct{}
+}
+
+func (p *probeLog) probe() {
+	p.mu.Lock()
+	p.at = append(p.at, time.Now())
+	p.mu.Unlock()
+	select {
+	case p.ask <- struct{}{}:
+	default:
+	}
+}
+
+func (p *probeLog) times() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.at...)
+}
+
+// newProbedMonitor returns a started Monitor with the owed rule and a probe,
+// the peer end, and the probe log.
+func newProbedMonitor(t *testing.T) (*Monitor, net.Conn, *probeLog) {
+	t.Helper()
+	m, peer := newTestMonitor(t, testSilenceLimit)
+	m.SetOwedLimit(testOwedLimit)
+	p := &probeLog{ask: make(chan struct{}, 1)}
+	m.SetOwedProbe(p.probe)
+	m.Start()
+	drain(m)
+	return m, peer, p
+}
+
+// owe records a reply owed and writes its request.
+func owe(t *testing.T, m *Monitor) time.Time {
+	t.Helper()
+	at := time.Now()
+	m.Owe()
+	if _, err := m.Write([]byte("publish")); err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// A partitioned peer answers no probe: the verdict still falls at the owed
+// limit, after exactly one probe sent halfway.
+func TestOwedProbeUnansweredKeepsTheVerdictAtTheLimit(t *testing.T) {
+	m, _, p := newProbedMonitor(t)
+	start := owe(t, m)
+	took := wantOwedDeath(t, m, start)
+	if took > testSilenceLimit/4 {
+		t.Fatalf("detected after %v, want near the owed limit %v: the probe must not delay a verdict", took, testOwedLimit)
+	}
+	got := p.times()
+	if len(got) != 1 {
+		t.Fatalf("%d probes for one owed wait, want 1", len(got))
+	}
+	if d := got[0].Sub(start); d < testOwedLimit/2 || d >= took {
+		t.Fatalf("probe sent %v after the reply became owed, want from half the owed limit (%v) and before the verdict (%v)", d, testOwedLimit/2, took)
+	}
+	if m.OwedProbes() != 1 {
+		t.Fatalf("OwedProbes() = %d, want 1", m.OwedProbes())
+	}
+}
+
+// A peer whose replies are held (a quorum queue electing a leader) but which
+// answers the probe is never declared dead, however long the hold; every
+// owed wait probes once, and the answers teach the adaptive limit nothing.
+func TestOwedProbeAnsweredHoldsNoVerdict(t *testing.T) {
+	m, peer, p := newProbedMonitor(t)
+	// The held replies: nothing but probe answers for 8 owed limits, with
+	// publishes going out all along.
+	end := time.Now().Add(8 * testOwedLimit)
+	waits := 0
+	for time.Now().Before(end) {
+		owe(t, m)
+		waits++
+		select {
+		case <-p.ask:
+		case <-m.Dead():
+			t.Fatalf("declared dead while the peer answered every probe: %v", m.Err())
+		case <-time.After(testSilenceLimit / 2):
+			t.Fatal("no probe within half the silence limit of a reply owed")
+		}
+		if _, err := peer.Write([]byte("qos-ok")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // let the answer be read
+	}
+	select {
+	case <-m.Dead():
+		t.Fatalf("declared dead while the peer answered every probe: %v", m.Err())
+	default:
+	}
+	if n := len(p.times()); n != waits {
+		t.Fatalf("%d probes for %d owed waits, want one each", n, waits)
+	}
+	if g := m.MaxOwedGap(); g != 0 {
+		t.Fatalf("MaxOwedGap() = %v after waits ended only by probe answers, want 0 (no sample)", g)
+	}
+	if l := m.OwedLimit(); l != testOwedLimit {
+		t.Fatalf("OwedLimit() = %v, want the floor %v: probe answers are no reply-gap samples", l, testOwedLimit)
+	}
+}
+
+// A reply that comes before half the limit sends no probe.
+func TestOwedProbeNotSentForPromptReplies(t *testing.T) {
+	m, peer, p := newProbedMonitor(t)
+	for i := 0; i < 20; i++ {
+		owe(t, m)
+		time.Sleep(testOwedLimit / 8)
+		if _, err := peer.Write([]byte("ack")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := len(p.times()); n != 0 {
+		t.Fatalf("%d probes for replies answered within %v, want 0", n, testOwedLimit/8)
+	}
+}
+
+// A blocked connection owes nothing, so it is never probed.
+func TestOwedProbeNotSentWhileBlocked(t *testing.T) {
+	m, _, p := newProbedMonitor(t)
+	m.SetBlocked(true)
+	owe(t, m)
+	time.Sleep(2 * testOwedLimit)
+	if n := len(p.times()); n != 0 {
+		t.Fatalf("%d probes while blocked, want 0", n)
+	}
+}
