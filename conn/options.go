@@ -83,8 +83,8 @@ type Options struct {
 	// connection lost to this rule raises it for the next connections for
 	// 10 minutes, so a broker that holds confirms on purpose cannot drive a
 	// reconnect loop. Negative turns the rule off. Defaults to
-	// heartbeat.RecommendedOwedLimit(Heartbeat): Heartbeat/20 within
-	// 250ms..1s (250ms at a 1s heartbeat, 500ms at 10s).
+	// heartbeat.RecommendedOwedLimit(Heartbeat): 3/40 of Heartbeat within
+	// 250ms..1s (250ms at a 1s heartbeat, 750ms at 10s).
 	OwedReplyLimit time.Duration
 
 	// TCPUserTimeout sets TCP_USER_TIMEOUT on the dialed socket (Linux only;

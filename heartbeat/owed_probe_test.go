@@ -55,7 +55,7 @@ func owe(t *testing.T, m *Monitor) time.Time {
 }
 
 // A partitioned peer answers no probe: the verdict still falls at the owed
-// limit, after exactly one probe sent halfway.
+// limit, after exactly one probe sent a third of the way.
 func TestOwedProbeUnansweredKeepsTheVerdictAtTheLimit(t *testing.T) {
 	m, _, p := newProbedMonitor(t)
 	start := owe(t, m)
@@ -67,8 +67,8 @@ func TestOwedProbeUnansweredKeepsTheVerdictAtTheLimit(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("%d probes for one owed wait, want 1", len(got))
 	}
-	if d := got[0].Sub(start); d < testOwedLimit/2 || d >= took {
-		t.Fatalf("probe sent %v after the reply became owed, want from half the owed limit (%v) and before the verdict (%v)", d, testOwedLimit/2, took)
+	if d := got[0].Sub(start); d < testOwedLimit/owedProbeDivisor || d >= took {
+		t.Fatalf("probe sent %v after the reply became owed, want from a third of the owed limit (%v) and before the verdict (%v)", d, testOwedLimit/owedProbeDivisor, took)
 	}
 	if m.OwedProbes() != 1 {
 		t.Fatalf("OwedProbes() = %d, want 1", m.OwedProbes())

@@ -274,7 +274,8 @@ func TestOwedLimitAdapts(t *testing.T) {
 
 func TestRecommendedOwedLimit(t *testing.T) {
 	tests := []struct{ hb, want time.Duration }{
-		{10 * time.Second, 500 * time.Millisecond},
+		{10 * time.Second, 750 * time.Millisecond},
+		{5 * time.Second, 375 * time.Millisecond},
 		{time.Minute, time.Second},
 		{2 * time.Second, DefaultOwedLimit},
 		{time.Second, DefaultOwedLimit},
