@@ -39,7 +39,6 @@ type pubChannel struct {
 	// Publisher.mu, under which the writer also decides to exit, so a
 	// message pushed after that decision starts a new writer.
 	writing bool
-	batch   []*Confirmation // the writer's scratch; one writer at a time
 
 	// nackedSince is when the current run of nacks without an ack began
 	// (zero after an ack); recycling is set once the channel is being
@@ -168,6 +167,9 @@ const writeBatch = 64
 // their confirms can arrive. It runs until it finds nothing to write, and
 // decides that under p.mu: kickLocked starts the next one.
 func (p *Publisher) write(pc *pubChannel) {
+	// The batch lives on this goroutine's stack, which goes when the writer
+	// does: an idle publisher holds none (issue 18).
+	var buf [writeBatch]*Confirmation
 	for {
 		// A blocked broker stops reading the socket: a write now would
 		// stall until the alarm clears, holding the ledger behind it.
@@ -179,13 +181,9 @@ func (p *Publisher) write(pc *pubChannel) {
 			p.mu.Unlock()
 			return
 		}
-		if pc.batch == nil {
-			pc.batch = make([]*Confirmation, 0, writeBatch)
-		}
-		batch := p.takeWritableLocked(pc, pc.batch[:0])
+		batch := p.takeWritableLocked(pc, buf[:0])
 		if len(batch) == 0 {
 			pc.writing = false
-			clear(pc.batch[:cap(pc.batch)]) // hold no settled message while idle
 			p.mu.Unlock()
 			return
 		}
