@@ -13,7 +13,7 @@ func TestStateString(t *testing.T) {
 }
 
 func TestSetStateRules(t *testing.T) {
-	s := &Supervisor{stateCh: make(chan struct{}), log: discardLogger(), events: newDispatcher(1, nil, nil, nil)}
+	s := &Supervisor{log: discardLogger(), events: newDispatcher(1, nil, nil, nil)}
 	steps := []struct {
 		to, want State
 	}{
@@ -26,14 +26,21 @@ func TestSetStateRules(t *testing.T) {
 		{Connecting, Closed},
 	}
 	for i, st := range steps {
-		before := s.stateCh
+		s.mu.Lock()
+		before := s.stateCh.wait()
+		s.mu.Unlock()
 		s.setState(st.to, nil)
 		if got := s.State(); got != st.want {
 			t.Fatalf("step %d: setState(%v) left %v, want %v", i, st.to, got, st.want)
 		}
-		changed := s.stateCh != before
+		changed := false
+		select {
+		case <-before:
+			changed = true
+		default:
+		}
 		if changed != (i == 0 || i == 2 || i == 4) {
-			t.Errorf("step %d: state channel replaced = %v", i, changed)
+			t.Errorf("step %d: state channel closed = %v", i, changed)
 		}
 	}
 }

@@ -63,8 +63,8 @@ type Supervisor struct {
 
 	mu         sync.Mutex
 	state      State
-	stateCh    chan struct{} // closed and replaced on every state change
-	blockedCh  chan struct{} // closed and replaced on every Blocked change
+	stateCh    changeSignal // every state change
+	blockedCh  changeSignal // every Blocked change
 	stateSince time.Time
 	timeIn     [numStates]time.Duration
 	err        error // the last connection error
@@ -97,8 +97,6 @@ func New(opts Options) (*Supervisor, error) {
 		log:        opts.Logger,
 		loopDone:   make(chan struct{}),
 		done:       make(chan struct{}),
-		stateCh:    make(chan struct{}),
-		blockedCh:  make(chan struct{}),
 		hookKick:   make(chan struct{}, 1),
 		stateSince: time.Now(),
 		dropWarn:   dropWarner{interval: dropWarnInterval},
@@ -153,7 +151,7 @@ func (s *Supervisor) WaitForStateChange(ctx context.Context, from State) bool {
 		s.mu.Unlock()
 		return true
 	}
-	ch := s.stateCh
+	ch := s.stateCh.wait()
 	s.mu.Unlock()
 	select {
 	case <-ch:
@@ -204,7 +202,7 @@ func (s *Supervisor) waitPublishable(ctx context.Context) error {
 	start := time.Now()
 	for {
 		s.mu.Lock()
-		st, live, stateCh, blockedCh := s.state, s.live.Load(), s.stateCh, s.blockedCh
+		st, live, stateCh, blockedCh := s.state, s.live.Load(), s.stateCh.wait(), s.blockedCh.wait()
 		s.mu.Unlock()
 		switch {
 		case st == Ready && live != nil && !live.blocked.Load():
@@ -229,7 +227,7 @@ func (s *Supervisor) waitUnblocked(ctx context.Context) error {
 	}
 	for {
 		s.mu.Lock()
-		live, ch := s.live.Load(), s.blockedCh
+		live, ch := s.live.Load(), s.blockedCh.wait()
 		s.mu.Unlock()
 		if live == nil || !live.blocked.Load() {
 			return nil
@@ -246,8 +244,7 @@ func (s *Supervisor) waitUnblocked(ctx context.Context) error {
 // session's blocked flag changed.
 func (s *Supervisor) blockedChanged() {
 	s.mu.Lock()
-	close(s.blockedCh)
-	s.blockedCh = make(chan struct{})
+	s.blockedCh.changed()
 	s.mu.Unlock()
 }
 
@@ -290,8 +287,7 @@ func (s *Supervisor) setState(to State, err error) {
 	if err != nil {
 		s.err = err
 	}
-	close(s.stateCh)
-	s.stateCh = make(chan struct{})
+	s.stateCh.changed()
 	s.mu.Unlock()
 
 	attrs := []any{"from", from.String(), "to", to.String()}
