@@ -1,10 +1,10 @@
 package conn
 
 // changeSignal wakes the goroutines waiting for the next change of
-// something (the state, the blocked flag): the channel wait returns closes
-// at the next changed. The channel is made by the first wait after a
-// change, not at every change, so a supervisor nobody waits on holds none
-// (issue 18). The owner's lock guards it.
+// something (the state, the blocked flag): the channel that wait returns is
+// closed by the next call to changed. The channel is made by the first wait
+// after a change, not at every change, so a supervisor nobody waits on holds
+// none (issue 18). The owner's lock guards it.
 type changeSignal struct {
 	ch chan struct{}
 }

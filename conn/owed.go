@@ -34,7 +34,7 @@ type OwedReport struct {
 	// or the kernel had received data not yet read (Linux).
 	LateDeferrals, UnreadDeferrals uint64
 	// Probes counts the probes the rule sent: requests the broker answers
-	// without its queues, sent when a reply was owed for half the limit
+	// without its queues, sent when a reply was owed for a third of the limit
 	// (see heartbeat.Monitor.SetOwedProbe). Waits a probe's answer ended
 	// are not in LongestGap.
 	Probes uint64

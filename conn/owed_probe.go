@@ -15,8 +15,8 @@ import (
 // milliseconds, while a partitioned one answers nothing.
 //
 // The probe channel has no consumer, so its prefetch setting changes
-// nothing. A connection that never holds replies for half the owed limit
-// never opens it.
+// nothing. A connection that never holds replies for a third of the owed
+// limit never opens it.
 type owedProber struct {
 	conn *amqp.Connection
 	work *workGroup
