@@ -291,11 +291,7 @@ func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owe
 		// gets a verdict.
 		m.lateHeld = o
 		m.lateDefers.Add(1)
-		var probe int64
-		if m.probe != nil && m.probedAt.Load() != o {
-			probe = o // the timer slept through the probe's moment
-		}
-		return false, 0, limit, limit / 2, probe
+		return false, 0, limit, limit / 2, 0
 	}
 	if age, ok := recvAge(m.conn); ok && age < limit {
 		// The kernel received bytes recently: the peer is alive and this
