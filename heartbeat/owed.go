@@ -269,15 +269,24 @@ func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owe
 		from = sw
 	}
 	owed = time.Duration(now - from)
-	if owed < limit {
-		if m.probe != nil && m.probedAt.Load() != o {
+	if m.probe != nil {
+		half := limit / 2
+		if m.probedAt.Load() != o {
 			// Ask the peer for an answer of its own halfway: one that does
 			// not wait on the queues holding the reply (see SetOwedProbe).
-			if half := limit / 2; owed < half {
+			if owed < half {
 				return false, 0, limit, half - owed, 0
 			}
-			return false, 0, limit, limit - owed, o
+			// However late this check runs (a starved host, the end of an
+			// unblock grace), no verdict without a probe, and the probe
+			// gets the half limit it gets on time.
+			return false, 0, limit, max(limit-owed, half), o
 		}
+		if wait := time.Duration(m.probeSent + int64(half) - now); wait > 0 {
+			return false, 0, limit, max(limit-owed, wait), 0
+		}
+	}
+	if owed < limit {
 		return false, 0, limit, limit - owed, 0
 	}
 	if late > limit/2 && m.lateHeld != o {

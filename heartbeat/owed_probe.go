@@ -18,7 +18,10 @@ package heartbeat
 // owed wait, so a peer that answers is not declared dead; the next publish
 // starts a new wait, which probes again at its own halfway point. A
 // partitioned peer answers nothing, and the verdict still falls at the
-// limit: detection is not slower. A read that ends a probed wait is not a
+// limit: detection is not slower. No verdict falls without a probe, nor
+// less than half the limit after it: a timer that fires late (a starved
+// host) or a check deferred to the end of an unblock grace sends the probe
+// then, and judges half a limit later. A read that ends a probed wait is not a
 // sample for the adaptive limit, since it may be the probe's answer.
 //
 // The probe does not help when the broker stops reading the socket (its
