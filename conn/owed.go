@@ -35,8 +35,8 @@ type OwedReport struct {
 	LateDeferrals, UnreadDeferrals uint64
 	// Probes counts the probes the rule sent: requests the broker answers
 	// without its queues, sent when a reply was owed for a third of the limit
-	// (see heartbeat.Monitor.SetOwedProbe). Waits a probe's answer ended
-	// are not in LongestGap.
+	// (see heartbeat.Monitor.SetOwedProbe); a probe still unanswered when
+	// the next is due is not sent again, but counts.
 	Probes uint64
 }
 

@@ -64,6 +64,9 @@ type Monitor struct {
 	probe    func()
 	probedAt atomic.Int64
 	probes   atomic.Uint64
+	// probeSent is the stamp the last probe was sent at: the verdict on its
+	// wait waits two thirds of the owed limit from there. Guarded by mu.
+	probeSent int64
 	// lateHeld is the owedAt stamp whose verdict a late timer held once.
 	// Guarded by mu.
 	lateHeld int64
@@ -304,6 +307,7 @@ func (m *Monitor) check() {
 		dpe = &DeadPeerError{Silence: silence, Limit: olimit, Owed: owed}
 	} else if probeFor != 0 {
 		m.probedAt.Store(probeFor)
+		m.probeSent = now
 		m.probes.Add(1)
 		probe = m.probe
 	}

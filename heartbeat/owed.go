@@ -194,11 +194,6 @@ func (m *Monitor) noteRead(now int64) {
 	if o == 0 || !m.owedAt.CompareAndSwap(o, 0) || m.blocked.Load() {
 		return
 	}
-	if m.probedAt.Load() == o {
-		// The read may be the probe's answer, which says the peer lives
-		// but nothing about how long its replies take.
-		return
-	}
 	if ws := m.writeStart.Load(); ws != 0 && time.Duration(now-ws) > slowWrite {
 		return // the rule was suspended
 	}
@@ -274,15 +269,25 @@ func (m *Monitor) owedCheckLocked(now int64, late time.Duration) (dead bool, owe
 		from = sw
 	}
 	owed = time.Duration(now - from)
-	if owed < limit {
-		if m.probe != nil && m.probedAt.Load() != o {
+	if m.probe != nil {
+		// The probe's answer gets the rest of the limit: two thirds of it.
+		answer := limit - limit/owedProbeDivisor
+		if m.probedAt.Load() != o {
 			// Ask the peer for an answer of its own: one that does not
 			// wait on the queues holding the reply (see SetOwedProbe).
 			if at := limit / owedProbeDivisor; owed < at {
 				return false, 0, limit, at - owed, 0
 			}
-			return false, 0, limit, limit - owed, o
+			// However late this check runs (a starved host, the end of an
+			// unblock grace), no verdict without a probe, and the probe
+			// gets the time for its answer it gets on time.
+			return false, 0, limit, max(limit-owed, answer), o
 		}
+		if wait := time.Duration(m.probeSent + int64(answer) - now); wait > 0 {
+			return false, 0, limit, max(limit-owed, wait), 0
+		}
+	}
+	if owed < limit {
 		return false, 0, limit, limit - owed, 0
 	}
 	if late > limit/2 && m.lateHeld != o {

@@ -21,10 +21,20 @@ package heartbeat
 // but one probe sent halfway to the 500 ms limit went unanswered. Any read,
 // the probe's answer included, ends the owed wait, so a peer that answers is
 // not declared dead; the next publish starts a new wait, which probes again.
-// A
-// partitioned peer answers nothing, and the verdict still falls at the
-// limit: detection is not slower. A read that ends a probed wait is not a
-// sample for the adaptive limit, since it may be the probe's answer.
+// A partitioned peer answers nothing, and the verdict still falls at the
+// limit: detection is not slower. No verdict falls without a probe, nor
+// less than two thirds of the limit after it: a timer that fires late (a
+// starved host) or a check deferred to the end of an unblock grace sends the
+// probe then, and judges two thirds of a limit later.
+//
+// A probed wait is a sample for the adaptive limit like any other, whichever
+// read ended it (the Monitor cannot tell frames apart; over TLS it sees
+// ciphertext). When the broker stops reading (credit flow) the probe waits
+// behind the publishes, the reply ends the wait, and its gap raises the
+// limit as before. When the probe's answer ends it, the sample is a third of
+// the limit plus the answer's round trip, so a long election raises the
+// limit by three round trips per probed wait (tens of milliseconds), for the
+// five to ten minutes a sample counts.
 //
 // The probe does not help when the broker stops reading the socket (its
 // credit flow, a starved host): the probe waits behind the publishes in the
