@@ -132,6 +132,7 @@ func TestFailoverAsAUserLivesIt(t *testing.T) {
 	}
 	var results []failoverResult
 	for _, f := range faults {
+		wit.waitAll(t)
 		leader := queueLeader(t, c, queue.Name)
 		victim := f.victim(t, currentNode(t, c, pubRec), currentNode(t, c, conRec), leader)
 		startAtCleanup(t, c, victim)

@@ -30,6 +30,7 @@ const witnessPrefix = "w-"
 type witness struct {
 	mu       sync.Mutex
 	confirms [][]time.Time // per node
+	progress chan struct{} // poked, without blocking, on every ack
 	stop     context.CancelFunc
 	done     sync.WaitGroup
 }
@@ -38,7 +39,7 @@ type witness struct {
 // queue until the test ends.
 func startWitness(t *testing.T, c *broker.Cluster, queue string) *witness {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &witness{confirms: make([][]time.Time, len(c.Nodes)), stop: cancel}
+	w := &witness{confirms: make([][]time.Time, len(c.Nodes)), progress: make(chan struct{}, 1), stop: cancel}
 	for i, url := range c.URLs() {
 		w.done.Add(1)
 		go func() {
@@ -83,6 +84,10 @@ func (w *witness) publishOn(ctx context.Context, i int, url, queue string) {
 				w.mu.Lock()
 				w.confirms[i] = append(w.confirms[i], time.Now())
 				w.mu.Unlock()
+				select {
+				case w.progress <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}()
@@ -99,6 +104,35 @@ func (w *witness) publishOn(ctx context.Context, i int, url, queue string) {
 		})
 		if err != nil {
 			return
+		}
+	}
+}
+
+// waitAll waits until every node's witness has a confirm after now: a
+// witness whose node came back from the previous fault must be publishing
+// again before the next, or its own redial would pass for the broker's
+// hold.
+func (w *witness) waitAll(t *testing.T) {
+	t.Helper()
+	since := time.Now()
+	timer := time.NewTimer(defaultTestTimeout)
+	defer timer.Stop()
+	for {
+		w.mu.Lock()
+		ready := 0
+		for _, cs := range w.confirms {
+			if len(cs) > 0 && cs[len(cs)-1].After(since) {
+				ready++
+			}
+		}
+		w.mu.Unlock()
+		if ready == len(w.confirms) {
+			return
+		}
+		select {
+		case <-w.progress:
+		case <-timer.C:
+			t.Fatalf("only %d of %d witnesses confirming after %v", ready, len(w.confirms), defaultTestTimeout)
 		}
 	}
 }
