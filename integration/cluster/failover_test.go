@@ -316,9 +316,13 @@ func newFlow() *flow {
 		progress: make(chan struct{}, 1)}
 }
 
-func (f *flow) poke() {
+func (f *flow) poke() { poke(f.progress) }
+
+// poke signals progress on ch (capacity 1) without blocking: a waiter
+// rechecks its condition after each signal, so one pending is enough.
+func poke(ch chan struct{}) {
 	select {
-	case f.progress <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }

@@ -84,10 +84,7 @@ func (w *witness) publishOn(ctx context.Context, i int, url, queue string) {
 				w.mu.Lock()
 				w.confirms[i] = append(w.confirms[i], time.Now())
 				w.mu.Unlock()
-				select {
-				case w.progress <- struct{}{}:
-				default:
-				}
+				poke(w.progress)
 			}
 		}
 	}()
