@@ -292,7 +292,7 @@ func TestAttackPanickingHooks(t *testing.T) {
 // an OnEvent consumer tracking the flag resets it on EventConnected. But a
 // connection.blocked that arrives while the new connection's hooks run (a
 // publisher republishing during a memory alarm, in PhasePublishers) is
-// emitted by drainBlocked before serve emits EventConnected: the tracker
+// emitted by the blocked drain before serve emits EventConnected: the tracker
 // ends up "unblocked" while Blocked() is true for the whole block. The
 // same race exists right after Ready (setState(Ready) precedes the
 // Connected emit, so a Blocked can slip in between).

@@ -81,53 +81,15 @@ func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 		conn:    c,
 		monitor: m,
 		closed:  c.NotifyClose(make(chan *amqp.Error, 1)),
-		drained: make(chan struct{}),
 		has:     make(map[*hook]bool),
 	}
 	// amqp091-go delivers connection.blocked from its reader goroutine and
-	// waits up to 5 s for the listener; drain it on a goroutine of its own so
-	// the reader never waits on the supervisor.
-	raw := c.NotifyBlocked(make(chan amqp.Blocking, 1))
-	fwd := make(chan amqp.Blocking, 1)
-	ss.blocks = fwd
-	go s.drainBlocked(ss, raw, fwd)
+	// waits up to 5 s for the listener. The run goroutine takes them itself
+	// while it waits in serve, and lends the job to a short-lived goroutine
+	// (drainAside) while it dials, runs hooks or tears down; the buffer
+	// holds the few that can arrive between the two.
+	ss.blocks = c.NotifyBlocked(make(chan amqp.Blocking, blockedBuffer))
 	return ss, nil
-}
-
-// drainBlocked records ss's blocked flag as notifications arrive and
-// forwards the latest one to the run loop, keeping only the newest if the
-// loop lags. It exits when amqp091-go closes raw at connection shutdown.
-func (s *Supervisor) drainBlocked(ss *session, raw <-chan amqp.Blocking, fwd chan amqp.Blocking) {
-	defer close(ss.drained)
-	for b := range raw {
-		// Before the flag the publishers wait on: a publish the unblock lets
-		// through is owed a reply again.
-		ss.monitor.SetBlocked(b.Active)
-		if b.Active {
-			ss.eventMu.Lock()
-			ss.reason = b.Reason
-			ss.eventMu.Unlock()
-		}
-		if ss.blocked.Swap(b.Active) != b.Active {
-			s.blockedChanged()
-			if b.Active {
-				s.ctr.blocked.Add(1)
-				s.log.Warn("warren: broker blocked the connection", "reason", b.Reason)
-			} else {
-				s.log.Info("warren: broker unblocked the connection")
-			}
-			s.syncBlocked(ss)
-		}
-		select {
-		case fwd <- b:
-		default:
-			select { // replace the stale value with the newest
-			case <-fwd:
-			default:
-			}
-			fwd <- b
-		}
-	}
 }
 
 func (s *Supervisor) clientProperties() amqp.Table {

@@ -142,7 +142,10 @@ func (s *Supervisor) connect(i int) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.runHooks(ss); err != nil {
+	stop := s.drainAside(ss)
+	err = s.runHooks(ss)
+	stop()
+	if err != nil {
 		if s.ctx.Err() == nil { // a Close cutting the hooks short is no hook failure
 			s.ctr.hookFailures.Add(1)
 			s.emit(Event{Kind: EventHookFailed, Err: err, URL: s.redacted[i]})
@@ -163,23 +166,33 @@ func (s *Supervisor) connect(i int) (*session, error) {
 // the hooks grew to 8 KiB back to 4 KiB (it shrinks only a stack using
 // less than a quarter of itself, counting 800 bytes of guard), 4 KiB less
 // per connection of a fleet (BENCHMARKS.md, issue 18).
+//
+// serve also takes the connection's blocked notifications itself (a
+// goroutine of its own for them would cost a parked stack per connection);
+// while it runs added hooks, drainAside takes them.
 func (s *Supervisor) serve(ss *session) (closing bool) {
 	s.ready(ss)
 	var bt blockedTimer
 	defer bt.stop()
+	s.syncBlockedTimer(ss, &bt) // a block that began while the hooks ran
+	blocks := ss.blocks
 	var reason error
 	for reason == nil {
 		select {
 		case <-s.ctx.Done():
 			return true
 		case <-s.hookKick:
-			s.runAdded(ss)
+			s.runAddedAside(ss, &bt)
 		case amqpErr, ok := <-ss.closed:
 			reason = s.closedReason(ss, amqpErr, ok)
 		case <-ss.monitor.Dead():
 			reason = s.deadPeer(ss, ss.monitor.Err())
-		case b := <-ss.blocks:
-			bt.note(b.Active, s.opts.BlockedTimeout)
+		case b, ok := <-blocks:
+			if !ok { // the connection is shutting down; ss.closed follows
+				blocks = nil
+				continue
+			}
+			s.takeBlocked(ss, &bt, b)
 		case <-bt.expired:
 			reason = s.blockedTooLong(ss)
 		}
@@ -224,6 +237,28 @@ func (s *Supervisor) blockedTooLong(ss *session) error {
 	return reason
 }
 
+// takeBlocked records a blocked notification serve took and starts or stops
+// the BlockedTimeout timer with it.
+func (s *Supervisor) takeBlocked(ss *session, bt *blockedTimer, b amqp.Blocking) {
+	s.noteBlocked(ss, b)
+	s.syncBlockedTimer(ss, bt)
+}
+
+// runAddedAside runs the hooks AddHook posted while drainAside takes the
+// blocked notifications, then brings the timer up to date with them.
+func (s *Supervisor) runAddedAside(ss *session, bt *blockedTimer) {
+	stop := s.drainAside(ss)
+	s.runAdded(ss)
+	stop()
+	s.syncBlockedTimer(ss, bt)
+}
+
+// syncBlockedTimer runs bt while ss is blocked, from when the block began.
+// Only the goroutine that takes ss.blocks may call it.
+func (s *Supervisor) syncBlockedTimer(ss *session, bt *blockedTimer) {
+	bt.note(ss.blocked.Load(), ss.blockedSince, s.opts.BlockedTimeout)
+}
+
 // blockedTimer runs while the broker blocks a connection, for
 // BlockedTimeout; expired is nil while it does not run.
 type blockedTimer struct {
@@ -231,12 +266,12 @@ type blockedTimer struct {
 	expired <-chan time.Time
 }
 
-// note starts the timer when a block begins (timeout > 0) and stops it when
-// the block ends.
-func (bt *blockedTimer) note(active bool, timeout time.Duration) {
+// note starts the timer, to expire timeout after since, when a block is
+// active (timeout > 0) and stops it when the block ended.
+func (bt *blockedTimer) note(active bool, since time.Time, timeout time.Duration) {
 	switch {
 	case active && timeout > 0 && bt.t == nil:
-		bt.t = time.NewTimer(timeout)
+		bt.t = time.NewTimer(timeout - time.Since(since))
 		bt.expired = bt.t.C
 	case !active && bt.t != nil:
 		bt.stop()
@@ -282,7 +317,12 @@ func (s *Supervisor) lose(ss *session, reason error) {
 // it get their Down, and a blocked flag it carried is reported lifted, since
 // the next connection starts unblocked.
 func (s *Supervisor) end(ss *session, reason error) {
+	// Take blocked notifications until the reader has shut the connection
+	// down: a reader left waiting to send one would still be sending when
+	// abandon closes the channel under it (see session.abandon).
+	stop := s.drainAside(ss)
 	ss.abandon()
+	stop()
 	s.hooksDown(ss, reason)
 	s.reportUnblocked(ss)
 }
@@ -349,6 +389,12 @@ func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 		}
 	}
 	var errs []error
+	stopDrain := func() {}
+	if ss != nil {
+		// The publishers' drain below still publishes and waits for
+		// confirms: the Monitor must learn of a block at once.
+		stopDrain = s.drainAside(ss)
+	}
 	// AddHook calls still waiting get ErrClosed: nothing will run their hooks.
 	s.settleWaiters(ErrClosed)
 	// Hook resources first, while their channels still work: a publisher
@@ -363,6 +409,7 @@ func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 		if err := ss.shutdown(ctx, deadline); err != nil && !isClosedErr(err) {
 			errs = append(errs, fmt.Errorf("warren: close connection to %s: %w", s.redacted[ss.url], err))
 		}
+		stopDrain() // its flag no longer changes
 		s.hooksDown(ss, ErrClosed)
 		s.reportUnblocked(ss)
 	}

@@ -23,13 +23,15 @@ type session struct {
 	conn    *amqp.Connection
 	monitor *heartbeat.Monitor
 	closed  chan *amqp.Error     // NotifyClose; buffered so amqp091-go never waits on it
-	blocks  <-chan amqp.Blocking // forwarded by drainBlocked, newest only
-	drained chan struct{}        // drainBlocked has exited
+	blocks  <-chan amqp.Blocking // NotifyBlocked; read by noteBlocked's callers only
 
 	// blocked is the broker's connection.blocked flag for this connection;
-	// written by drainBlocked, read by Supervisor.Blocked while the session
+	// written by noteBlocked, read by Supervisor.Blocked while the session
 	// is live.
 	blocked atomic.Bool
+	// blockedSince is when the current block began; only the goroutine
+	// that takes ss.blocks at the time touches it (see drainAside).
+	blockedSince time.Time
 	// eventMu orders the blocked events of this session after its
 	// EventConnected (see Supervisor.syncBlocked) and guards the fields below.
 	eventMu   sync.Mutex
@@ -54,7 +56,6 @@ func (ss *session) didRun(h *hook) {
 // shutdown ends a session's connection within deadline: the AMQP close
 // handshake first, and if that does not finish (a blocked broker does not read
 // the close frame; a partitioned socket never answers) closing the raw socket.
-// It waits for the blocked-notification drain to exit.
 func (ss *session) shutdown(ctx context.Context, deadline time.Time) error {
 	done := make(chan error, 1)
 	go func() { done <- ss.conn.CloseDeadline(deadline) }()
@@ -71,7 +72,6 @@ func (ss *session) shutdown(ctx context.Context, deadline time.Time) error {
 		err = <-done
 	}
 	ss.monitor.Close()
-	<-ss.drained
 	if err == amqp.ErrClosed {
 		err = nil // already gone: nothing left to close
 	}
@@ -102,7 +102,6 @@ func (ss *session) abandon() {
 		}
 	}
 	_ = ss.conn.CloseDeadline(time.Now())
-	<-ss.drained
 }
 
 // syncBlocked reports the session's blocked flag as an event when it differs
