@@ -7,65 +7,105 @@ import (
 )
 
 // blockedBuffer is the capacity of the channel amqp091-go sends
-// connection.blocked and unblocked on. Someone always takes from it while
-// the connection is open (serve, or drainAside while the run goroutine is
-// busy), so it only has to hold the notifications that arrive in the moment
-// the job passes between the two; the broker alternates blocked and
-// unblocked, so a handful is plenty.
+// connection.blocked and unblocked on. amqp091-go's reader sends on it and
+// the same reader takes from it before its next socket read (takeBlocked,
+// through the Monitor's SetBeforeRead), so it holds only the notifications
+// of one read; the broker alternates blocked and unblocked, so a handful is
+// plenty. Were it ever full, amqp091-go would wait up to 5 s for room.
 const blockedBuffer = 4
 
-// noteBlocked records a connection.blocked or unblocked notification on ss:
-// the Monitor first (a publish the unblock lets through is owed a reply
-// again), then the flag the publishers wait on, the counters, the log and
-// the events. It runs on whichever goroutine takes ss.blocks at the time,
-// one at a time.
-func (s *Supervisor) noteBlocked(ss *session, b amqp.Blocking) {
-	ss.monitor.SetBlocked(b.Active)
-	if b.Active {
-		ss.eventMu.Lock()
-		ss.reason = b.Reason
-		ss.eventMu.Unlock()
+// takeBlocked takes the connection.blocked and unblocked notifications
+// waiting in ss.blocks and records each: the Monitor first (a publish the
+// unblock lets through is owed a reply again, and the owed rule must hold
+// while the broker reads nothing), then the flag the publishers wait on and
+// the count. It runs on amqp091-go's reader goroutine before each socket
+// read, and on the loop's goroutine, so it never blocks: the log line, the
+// events and the BlockedTimeout timer are left to the loop, which it wakes.
+// No goroutine waits on ss.blocks for the life of the connection
+// (BENCHMARKS.md, issue 18).
+func (s *Supervisor) takeBlocked(ss *session) {
+	if len(ss.blocks) == 0 {
+		return // the read path's common case: no lock
 	}
-	if ss.blocked.Swap(b.Active) == b.Active {
-		return
-	}
-	s.blockedChanged()
-	if b.Active {
-		ss.blockedSince = time.Now()
-		s.ctr.blocked.Add(1)
-		s.log.Warn("warren: broker blocked the connection", "reason", b.Reason)
-	} else {
-		s.log.Info("warren: broker unblocked the connection")
-	}
-	s.syncBlocked(ss)
-}
-
-// drainAside takes ss's blocked notifications on a goroutine of its own
-// while the run goroutine does something other than wait in serve (dial,
-// run hooks, tear down), so that the Monitor learns of a block at once and
-// amqp091-go's reader never waits on the run goroutine. stop ends it and
-// waits for it, after which the caller may take ss.blocks itself. A
-// connection spends its life in serve, so this goroutine lives only while
-// hooks run, not for the life of every connection (BENCHMARKS.md, issue 18).
-func (s *Supervisor) drainAside(ss *session) (stop func()) {
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case b, ok := <-ss.blocks:
-				if !ok { // amqp091-go closed it: the connection is gone
-					return
-				}
-				s.noteBlocked(ss, b)
-			case <-quit:
-				return
+	changed := false
+	ss.blockMu.Lock()
+	for !ss.blockEnded {
+		var b amqp.Blocking
+		var ok bool
+		select {
+		case b, ok = <-ss.blocks:
+		default: // taken by the other caller since the look above
+		}
+		if !ok { // none left, or closed by amqp091-go: the connection is gone
+			break
+		}
+		ss.monitor.SetBlocked(b.Active)
+		if b.Active {
+			ss.eventMu.Lock()
+			ss.reason = b.Reason
+			ss.eventMu.Unlock()
+		}
+		if ss.blocked.Swap(b.Active) != b.Active {
+			changed = true
+			if b.Active {
+				ss.blockedSince = time.Now()
+				s.ctr.blocked.Add(1)
 			}
 		}
-	}()
-	return func() {
-		close(quit)
-		<-done
+	}
+	ss.blockMu.Unlock()
+	if changed {
+		s.blockedChanged()
+		s.wake()
+	}
+}
+
+// noteBlockedChange is the loop's part of a block's start or end: the log
+// line and the event (once the session was announced, see syncBlocked),
+// and the BlockedTimeout timer.
+func (s *Supervisor) noteBlockedChange(ss *session) {
+	blocked := ss.blocked.Load()
+	if blocked != ss.logged {
+		ss.logged = blocked
+		if blocked {
+			ss.eventMu.Lock()
+			reason := ss.reason
+			ss.eventMu.Unlock()
+			s.log.Warn("warren: broker blocked the connection", "reason", reason)
+		} else {
+			s.log.Info("warren: broker unblocked the connection")
+		}
+	}
+	s.syncBlocked(ss)
+	ss.blockMu.Lock()
+	since := ss.blockedSince
+	ss.blockMu.Unlock()
+	ss.syncBlockedTimer(blocked, since, s.opts.BlockedTimeout, s.wake)
+}
+
+// syncBlockedTimer runs the BlockedTimeout timer while the session is
+// blocked, to expire timeout after the block began, and stops it when the
+// block ended. The timer wakes the loop, which then finds blockedExpired.
+// Only the loop's goroutine calls it.
+func (ss *session) syncBlockedTimer(blocked bool, since time.Time, timeout time.Duration, wake func()) {
+	switch {
+	case blocked && timeout > 0 && ss.blockTimer == nil:
+		ss.blockDeadline = since.Add(timeout)
+		ss.blockTimer = time.AfterFunc(time.Until(ss.blockDeadline), wake)
+	case !blocked && ss.blockTimer != nil:
+		ss.stopBlockedTimer()
+	}
+}
+
+// blockedExpired reports a block that has lasted BlockedTimeout.
+func (ss *session) blockedExpired() bool {
+	return ss.blockTimer != nil && !time.Now().Before(ss.blockDeadline)
+}
+
+// stopBlockedTimer stops the BlockedTimeout timer if it runs.
+func (ss *session) stopBlockedTimer() {
+	if ss.blockTimer != nil {
+		ss.blockTimer.Stop()
+		ss.blockTimer = nil
 	}
 }

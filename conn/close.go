@@ -43,6 +43,7 @@ func (s *Supervisor) Close(ctx context.Context) error {
 		s.closeCtx = bound
 		s.setState(Closing, nil)
 		s.cancel()
+		s.wake() // a parked loop learns of the cancel only this way
 	})
 	if inside {
 		return nil

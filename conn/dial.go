@@ -74,21 +74,19 @@ func (s *Supervisor) dial(ctx context.Context, i int) (*session, error) {
 		// Set once the handshake is over: a slow handshake is DialTimeout's.
 		m.SetUserTimeout(s.opts.TCPUserTimeout)
 	}
-	m.Start()
-
 	ss := &session{
 		url:     i,
 		conn:    c,
 		monitor: m,
 		closed:  c.NotifyClose(make(chan *amqp.Error, 1)),
-		has:     make(map[*hook]bool),
+		// amqp091-go's reader sends connection.blocked here and takes it
+		// back before its next read (takeBlocked): no goroutine of ours
+		// waits on it.
+		blocks: c.NotifyBlocked(make(chan amqp.Blocking, blockedBuffer)),
+		has:    make(map[*hook]bool),
 	}
-	// amqp091-go delivers connection.blocked from its reader goroutine and
-	// waits up to 5 s for the listener. The run goroutine takes them itself
-	// while it waits in serve, and lends the job to a short-lived goroutine
-	// (drainAside) while it dials, runs hooks or tears down; the buffer
-	// holds the few that can arrive between the two.
-	ss.blocks = c.NotifyBlocked(make(chan amqp.Blocking, blockedBuffer))
+	s.watchSession(ss, m)
+	m.Start()
 	return ss, nil
 }
 

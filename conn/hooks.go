@@ -119,6 +119,7 @@ func (s *Supervisor) AddHook(ctx context.Context, h Hook) (remove func(), err er
 	case s.hookKick <- struct{}{}:
 	default: // a kick is pending; the loop runs every pending hook
 	}
+	s.wake()
 	select {
 	case err := <-first:
 		return finishAdd(remove, err)

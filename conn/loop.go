@@ -14,10 +14,11 @@ import (
 	"github.com/warrenmq/warren/reconnect"
 )
 
-// run is the supervisor's goroutine: the only owner of the connection and of
-// the reconnect schedule (which is not safe for concurrent use).
+// run starts the reconnect loop on the goroutine New starts. The loop is
+// the only owner of the connection and of the reconnect schedule (which is
+// not safe for concurrent use); it runs on one goroutine at a time, which
+// exits while a Ready connection has nothing to do (see park.go).
 func (s *Supervisor) run() {
-	defer s.finish()
 	// The lane knows this goroutine, so that Close and AddHook called from a
 	// hook running here do not wait for the goroutine that runs them.
 	s.loopLane.Store(s.watchdog.Lane())
@@ -25,54 +26,78 @@ func (s *Supervisor) run() {
 	sched, err := reconnect.NewSchedule(s.opts.Reconnect, nil)
 	if err != nil {
 		s.fail(err)
+		s.finish()
 		return
 	}
-	order := newURLOrder(len(s.opts.URLs), !s.opts.KeepURLOrder)
-	delay, err := sched.Next()
-	// dropped counts rounds in a row that failed only because the broker
-	// dropped the socket at login (see droppedAtLogin).
-	dropped := 0
+	st := &s.loop
+	st.sched = sched
+	st.order = newURLOrder(len(s.opts.URLs), !s.opts.KeepURLOrder)
+	st.delay, st.err = sched.Next()
+	s.drive()
+}
+
+// drive runs the loop until it parks or ends, and finishes the supervisor
+// when it ended.
+func (s *Supervisor) drive() {
+	if s.runLoop() {
+		s.finish()
+	}
+}
+
+// runLoop is the reconnect loop: it dials, watches the Ready connection,
+// and reconnects after a loss, until Close or a permanent failure (it
+// returns true) or until the Ready connection has nothing left to do (it
+// returns false: the loop parked, and wake resumes it).
+func (s *Supervisor) runLoop() (ended bool) {
+	st := &s.loop
 	for {
-		if err != nil {
-			s.gaveUp(err)
-			return
+		if ss := st.ss; ss != nil {
+			switch s.watch(ss) {
+			case watchParked:
+				return false
+			case watchClosing:
+				st.ss = nil
+				s.closeErr = s.teardown(ss)
+				return true
+			}
+			st.ss = nil // lost
+			st.sched.Lost()
+			st.delay, st.err = st.sched.Next()
 		}
-		if reconnect.Wait(s.ctx, delay, nil) != nil {
+		if st.err != nil {
+			s.gaveUp(st.err)
+			return true
+		}
+		if reconnect.Wait(s.ctx, st.delay, nil) != nil {
 			s.closeErr = s.teardown(nil)
-			return
+			return true
 		}
-		ss, lastURL, permanent, lastErr := s.round(order)
+		ss, lastURL, permanent, lastErr := s.round(st.order)
 		if s.ctx.Err() != nil {
 			s.closeErr = s.teardown(ss)
-			return
+			return true
 		}
 		if permanent {
-			if !droppedAtLogin(lastErr) || dropped > 0 {
+			if !droppedAtLogin(lastErr) || st.dropped > 0 {
 				s.fail(lastErr)
-				return
+				return true
 			}
-			dropped++ // one more round before believing it
+			st.dropped++ // one more round before believing it
 		} else {
-			dropped = 0
+			st.dropped = 0
 		}
 		if ss != nil {
-			sched.Connected()
-			if closing := s.serve(ss); closing {
-				s.closeErr = s.teardown(ss)
-				return
-			}
-			sched.Lost()
-			delay, err = sched.Next()
+			st.sched.Connected()
+			s.ready(ss)
+			st.ss = ss
 			continue
 		}
-		delay, err = s.roundFailed(sched, lastURL, lastErr)
+		st.delay, st.err = s.roundFailed(st.sched, lastURL, lastErr)
 	}
 }
 
 // gaveUp stops the supervisor once the policy gave up (MaxAttempts or
-// MaxElapsed), keeping the cause. Like roundFailed it keeps its work out of
-// run's frame, which stays on the stack for the life of every connection
-// (see serve).
+// MaxElapsed), keeping the cause.
 func (s *Supervisor) gaveUp(err error) {
 	s.fail(chain(fmt.Errorf("warren: stopped reconnecting: %w", err), s.Err()))
 }
@@ -142,10 +167,7 @@ func (s *Supervisor) connect(i int) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	stop := s.drainAside(ss)
-	err = s.runHooks(ss)
-	stop()
-	if err != nil {
+	if err := s.runHooks(ss); err != nil {
 		if s.ctx.Err() == nil { // a Close cutting the hooks short is no hook failure
 			s.ctr.hookFailures.Add(1)
 			s.emit(Event{Kind: EventHookFailed, Err: err, URL: s.redacted[i]})
@@ -154,51 +176,6 @@ func (s *Supervisor) connect(i int) (*session, error) {
 		return nil, err
 	}
 	return ss, nil
-}
-
-// serve watches a ready session until it is lost (returns false) or Close is
-// called (returns true). It also runs the hooks AddHook posts meanwhile.
-//
-// serve is where the run goroutine parks for the life of a connection, so
-// its frame, run's and selectgo's are the whole stack that goroutine keeps
-// in use. Each case's work lives in a function of its own: with these
-// frames under about 1.2 KiB the runtime halves a stack that dialing and
-// the hooks grew to 8 KiB back to 4 KiB (it shrinks only a stack using
-// less than a quarter of itself, counting 800 bytes of guard), 4 KiB less
-// per connection of a fleet (BENCHMARKS.md, issue 18).
-//
-// serve also takes the connection's blocked notifications itself (a
-// goroutine of its own for them would cost a parked stack per connection);
-// while it runs added hooks, drainAside takes them.
-func (s *Supervisor) serve(ss *session) (closing bool) {
-	s.ready(ss)
-	var bt blockedTimer
-	defer bt.stop()
-	s.syncBlockedTimer(ss, &bt) // a block that began while the hooks ran
-	blocks := ss.blocks
-	var reason error
-	for reason == nil {
-		select {
-		case <-s.ctx.Done():
-			return true
-		case <-s.hookKick:
-			s.runAddedAside(ss, &bt)
-		case amqpErr, ok := <-ss.closed:
-			reason = s.closedReason(ss, amqpErr, ok)
-		case <-ss.monitor.Dead():
-			reason = s.deadPeer(ss, ss.monitor.Err())
-		case b, ok := <-blocks:
-			if !ok { // the connection is shutting down; ss.closed follows
-				blocks = nil
-				continue
-			}
-			s.takeBlocked(ss, &bt, b)
-		case <-bt.expired:
-			reason = s.blockedTooLong(ss)
-		}
-	}
-	s.lose(ss, reason)
-	return false
 }
 
 // ready counts, records and announces a session that became Ready.
@@ -237,55 +214,6 @@ func (s *Supervisor) blockedTooLong(ss *session) error {
 	return reason
 }
 
-// takeBlocked records a blocked notification serve took and starts or stops
-// the BlockedTimeout timer with it.
-func (s *Supervisor) takeBlocked(ss *session, bt *blockedTimer, b amqp.Blocking) {
-	s.noteBlocked(ss, b)
-	s.syncBlockedTimer(ss, bt)
-}
-
-// runAddedAside runs the hooks AddHook posted while drainAside takes the
-// blocked notifications, then brings the timer up to date with them.
-func (s *Supervisor) runAddedAside(ss *session, bt *blockedTimer) {
-	stop := s.drainAside(ss)
-	s.runAdded(ss)
-	stop()
-	s.syncBlockedTimer(ss, bt)
-}
-
-// syncBlockedTimer runs bt while ss is blocked, from when the block began.
-// Only the goroutine that takes ss.blocks may call it.
-func (s *Supervisor) syncBlockedTimer(ss *session, bt *blockedTimer) {
-	bt.note(ss.blocked.Load(), ss.blockedSince, s.opts.BlockedTimeout)
-}
-
-// blockedTimer runs while the broker blocks a connection, for
-// BlockedTimeout; expired is nil while it does not run.
-type blockedTimer struct {
-	t       *time.Timer
-	expired <-chan time.Time
-}
-
-// note starts the timer, to expire timeout after since, when a block is
-// active (timeout > 0) and stops it when the block ended.
-func (bt *blockedTimer) note(active bool, since time.Time, timeout time.Duration) {
-	switch {
-	case active && timeout > 0 && bt.t == nil:
-		bt.t = time.NewTimer(timeout - time.Since(since))
-		bt.expired = bt.t.C
-	case !active && bt.t != nil:
-		bt.stop()
-	}
-}
-
-// stop stops the timer if it runs.
-func (bt *blockedTimer) stop() {
-	if bt.t != nil {
-		bt.t.Stop()
-		bt.t, bt.expired = nil, nil
-	}
-}
-
 func (s *Supervisor) deadPeer(ss *session, err error) error {
 	var dp *heartbeat.DeadPeerError
 	if errors.As(err, &dp) {
@@ -317,20 +245,20 @@ func (s *Supervisor) lose(ss *session, reason error) {
 // it get their Down, and a blocked flag it carried is reported lifted, since
 // the next connection starts unblocked.
 func (s *Supervisor) end(ss *session, reason error) {
-	// Take blocked notifications until the reader has shut the connection
-	// down: a reader left waiting to send one would still be sending when
-	// abandon closes the channel under it (see session.abandon).
-	stop := s.drainAside(ss)
+	ss.stopBlockedTimer()
 	ss.abandon()
-	stop()
 	s.hooksDown(ss, reason)
 	s.reportUnblocked(ss)
 }
 
-// reportUnblocked reports the end of a block that ended with its session.
-// ss's drain has exited, so its flag no longer changes.
+// reportUnblocked reports the end of a block that ended with its session,
+// whose flag no longer changes from here (see takeBlocked).
 func (s *Supervisor) reportUnblocked(ss *session) {
-	if ss.blocked.Swap(false) {
+	ss.blockMu.Lock()
+	ss.blockEnded = true
+	changed := ss.blocked.Swap(false)
+	ss.blockMu.Unlock()
+	if changed {
 		s.blockedChanged()
 	}
 	s.syncBlocked(ss)
@@ -389,12 +317,6 @@ func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 		}
 	}
 	var errs []error
-	stopDrain := func() {}
-	if ss != nil {
-		// The publishers' drain below still publishes and waits for
-		// confirms: the Monitor must learn of a block at once.
-		stopDrain = s.drainAside(ss)
-	}
 	// AddHook calls still waiting get ErrClosed: nothing will run their hooks.
 	s.settleWaiters(ErrClosed)
 	// Hook resources first, while their channels still work: a publisher
@@ -409,7 +331,7 @@ func (s *Supervisor) teardownWith(ctx context.Context, ss *session) error {
 		if err := ss.shutdown(ctx, deadline); err != nil && !isClosedErr(err) {
 			errs = append(errs, fmt.Errorf("warren: close connection to %s: %w", s.redacted[ss.url], err))
 		}
-		stopDrain() // its flag no longer changes
+		ss.stopBlockedTimer()
 		s.hooksDown(ss, ErrClosed)
 		s.reportUnblocked(ss)
 	}

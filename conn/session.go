@@ -23,15 +23,26 @@ type session struct {
 	conn    *amqp.Connection
 	monitor *heartbeat.Monitor
 	closed  chan *amqp.Error     // NotifyClose; buffered so amqp091-go never waits on it
-	blocks  <-chan amqp.Blocking // NotifyBlocked; read by noteBlocked's callers only
+	blocks  <-chan amqp.Blocking // NotifyBlocked; taken by takeBlocked only
 
 	// blocked is the broker's connection.blocked flag for this connection;
-	// written by noteBlocked, read by Supervisor.Blocked while the session
+	// written by takeBlocked, read by Supervisor.Blocked while the session
 	// is live.
 	blocked atomic.Bool
-	// blockedSince is when the current block began; only the goroutine
-	// that takes ss.blocks at the time touches it (see drainAside).
+	// blockMu serializes takeBlocked's two callers and guards the fields
+	// below it.
+	blockMu sync.Mutex
+	// blockedSince is when the current block began.
 	blockedSince time.Time
+	// blockEnded is set once the session's end reported it unblocked; no
+	// notification taken later counts.
+	blockEnded bool
+
+	// The loop's own: the blocked state it last logged, and the
+	// BlockedTimeout timer (nil while none runs) and when it expires.
+	logged        bool
+	blockTimer    *time.Timer
+	blockDeadline time.Time
 	// eventMu orders the blocked events of this session after its
 	// EventConnected (see Supervisor.syncBlocked) and guards the fields below.
 	eventMu   sync.Mutex

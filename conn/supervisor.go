@@ -73,8 +73,13 @@ type Supervisor struct {
 	live  atomic.Pointer[session]
 	owed  owedMemory // the owed limit's lessons from earlier connections
 	hooks []*hook    // registered hooks, in registration order
-	// hookKick wakes the run loop to run hooks added while Ready; capacity 1.
+	// hookKick tells the loop to run hooks added while Ready; capacity 1.
 	hookKick chan struct{}
+
+	// wakes counts the wakes of the loop since it last parked, plus one
+	// while a goroutine runs it (see park.go); loop is its state.
+	wakes atomic.Int64
+	loop  loopState
 
 	// topoMu guards topologies, the Topologies registered with
 	// DeclareTopology, which a consumer that finds its queue deleted
@@ -111,6 +116,7 @@ func New(opts Options) (*Supervisor, error) {
 	// a Lane of its own before its first handler call.
 	s.events.onRun = func() { s.handlerLane.Store(s.watchdog.Lane()) }
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wakes.Store(1) // the goroutine below runs the loop
 	go s.run()
 	return s, nil
 }

@@ -99,6 +99,14 @@ type Monitor struct {
 	closeOnce     sync.Once
 	closeErr      error // written inside closeOnce, read after it
 	closeReturned atomic.Bool
+	connClosed    atomic.Bool // set once the conn is closed
+
+	// onClose is the SetOnClose function (guarded by mu); closeNotified
+	// makes it run once.
+	onClose       func()
+	closeNotified atomic.Bool
+	// beforeRead is the SetBeforeRead function, nil if none.
+	beforeRead atomic.Pointer[func()]
 }
 
 // NewMonitor returns a Monitor around c that will declare the peer dead after
@@ -203,6 +211,7 @@ func (m *Monitor) Close() error {
 		// timer goroutine has finished its work when Close returns.
 		<-m.dead
 	}
+	m.notifyClosed()
 	if m.closeReturned.Swap(true) {
 		return nil
 	}
@@ -214,6 +223,9 @@ func (m *Monitor) Close() error {
 // rather than the "use of closed network connection" that the Monitor itself
 // caused, so that amqp091-go's connection error names the real cause.
 func (m *Monitor) Read(p []byte) (int, error) {
+	if f := m.beforeRead.Load(); f != nil {
+		(*f)()
+	}
 	n, err := m.conn.Read(p)
 	if n > 0 {
 		now := m.stamp()
@@ -334,6 +346,7 @@ func (m *Monitor) check() {
 	m.err.Store(dpe)
 	m.closeConn()
 	close(m.dead)
+	m.notifyClosed()
 }
 
 // rearm moves the silence timer to the deadline set by a heartbeat frame read
@@ -420,7 +433,10 @@ func heartbeatBit(b []byte) int64 {
 
 // closeConn closes the wrapped conn exactly once, whoever asks first.
 func (m *Monitor) closeConn() {
-	m.closeOnce.Do(func() { m.closeErr = m.conn.Close() })
+	m.closeOnce.Do(func() {
+		m.closeErr = m.conn.Close()
+		m.connClosed.Store(true)
+	})
 }
 
 // cause returns the *DeadPeerError once detection has happened, else err.

@@ -1,0 +1,42 @@
+package heartbeat
+
+// SetOnClose sets f to be called once the Monitor's conn is closed: by Close
+// (whoever calls it; amqp091-go does when its connection shuts down) or by a
+// dead-peer verdict, after Dead() is closed. f runs on the goroutine that
+// closed the conn, at most once, and must not block: it is how a caller that
+// keeps no goroutine waiting on the connection learns that it ended. Set it
+// before Start.
+func (m *Monitor) SetOnClose(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.onClose = f
+}
+
+// SetBeforeRead sets f to be called on the reading goroutine before every
+// Read of the wrapped conn, nil to stop. f must be quick and must not block:
+// it is for taking what the reader left in a buffered channel since its last
+// Read (amqp091-go's connection.blocked notifications), without a goroutine
+// of one's own parked on that channel.
+func (m *Monitor) SetBeforeRead(f func()) {
+	if f == nil {
+		m.beforeRead.Store(nil)
+		return
+	}
+	m.beforeRead.Store(&f)
+}
+
+// Closed reports whether the conn was closed, by Close or by a verdict.
+func (m *Monitor) Closed() bool { return m.connClosed.Load() }
+
+// notifyClosed calls the SetOnClose function, once.
+func (m *Monitor) notifyClosed() {
+	if m.closeNotified.Swap(true) {
+		return
+	}
+	m.mu.Lock()
+	f := m.onClose
+	m.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
