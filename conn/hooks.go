@@ -30,6 +30,11 @@ const (
 
 // Hook is a resource restored on every new connection.
 //
+// The supervisor's goroutine below is the one goroutine at a time that runs
+// its reconnect loop: the loop leaves its goroutine while a Ready connection
+// has nothing to do and goes on in a new one when something happens, so two
+// Ups may run on different goroutines, but never at the same time.
+//
 // The contract, which every path keeps (loss, failed connect, Close, removal):
 //   - Up runs only on the supervisor's goroutine, never concurrently with any
 //     other Up or Down: after each connect, in phase then registration order,

@@ -284,7 +284,7 @@ func (s *Supervisor) fail(err error) {
 	s.setState(Closed, err)
 }
 
-// finish runs last on the run goroutine: it marks the supervisor Closed,
+// finish runs last on the loop's goroutine: it marks the supervisor Closed,
 // releases Close callers, and lets the dispatcher deliver what is queued.
 func (s *Supervisor) finish() {
 	s.setState(Closed, nil)

@@ -18,9 +18,11 @@ const dropWarnInterval = 5 * time.Second
 
 // Supervisor keeps one AMQP connection alive: it dials, watches the socket,
 // reconnects with backoff, re-runs ready hooks on every new connection, and
-// stops cleanly on Close. One goroutine (run) owns the amqp091-go connection
-// and the reconnect schedule; every other method talks to it through the
-// state lock, channels and the lifetime context.
+// stops cleanly on Close. The reconnect loop owns the amqp091-go connection
+// and the reconnect schedule; it runs on one goroutine at a time, and on none
+// while a Ready connection has nothing to do (park.go). Every other method
+// talks to it through the state lock, channels, the lifetime context and
+// wake.
 type Supervisor struct {
 	opts     Options
 	redacted []string // opts.URLs, redacted once
@@ -30,7 +32,7 @@ type Supervisor struct {
 	// delivering goroutine of the dispatcher as it starts; Close uses it to
 	// notice a call from inside the handler.
 	handlerLane atomic.Pointer[heartbeat.Lane]
-	// loopLane is bound to the run goroutine, where hooks run.
+	// loopLane is bound to the goroutine running the loop, where hooks run.
 	loopLane atomic.Pointer[heartbeat.Lane]
 	events   *dispatcher
 	dropWarn dropWarner
