@@ -89,7 +89,11 @@ func (s *Supervisor) noteBlockedChange(ss *session) {
 // Only the loop's goroutine calls it.
 func (ss *session) syncBlockedTimer(blocked bool, since time.Time, timeout time.Duration, wake func()) {
 	switch {
-	case blocked && timeout > 0 && ss.blockTimer == nil:
+	case blocked && timeout > 0 && (ss.blockTimer == nil || !since.Equal(ss.blockSince)):
+		// A block that ended and began again since the last look (both
+		// taken in one go) is a new block: its own deadline.
+		ss.stopBlockedTimer()
+		ss.blockSince = since
 		ss.blockDeadline = since.Add(timeout)
 		ss.blockTimer = time.AfterFunc(time.Until(ss.blockDeadline), wake)
 	case !blocked && ss.blockTimer != nil:

@@ -42,6 +42,7 @@ type session struct {
 	// BlockedTimeout timer (nil while none runs) and when it expires.
 	logged        bool
 	blockTimer    *time.Timer
+	blockSince    time.Time // the blockedSince blockTimer runs for
 	blockDeadline time.Time
 	// eventMu orders the blocked events of this session after its
 	// EventConnected (see Supervisor.syncBlocked) and guards the fields below.
