@@ -7,29 +7,32 @@ import (
 )
 
 // blockedBuffer is the capacity of the channel amqp091-go sends
-// connection.blocked and unblocked on. amqp091-go's reader sends on it and
-// the same reader takes from it before its next socket read (takeBlocked,
-// through the Monitor's SetBeforeRead), so it holds only the notifications
-// of one read; the broker alternates blocked and unblocked, so a handful is
-// plenty. Were it ever full, amqp091-go would wait up to 5 s for room.
-const blockedBuffer = 4
+// connection.blocked and unblocked on: the notifications the broker can send
+// before the connection's first one is taken (see takeBlocked). amqp091-go
+// waits up to 5 s for room in a full channel, its reader stalled, and then
+// drops the notification; a real broker alternates blocked and unblocked
+// seconds apart, so 16 (480 bytes) is far more than one read can carry.
+const blockedBuffer = 16
 
 // takeBlocked takes the connection.blocked and unblocked notifications
-// waiting in ss.blocks and records each: the Monitor first (a publish the
-// unblock lets through is owed a reply again, and the owed rule must hold
-// while the broker reads nothing), then the flag the publishers wait on and
-// the count. It runs on amqp091-go's reader goroutine before each socket
-// read, and on the loop's goroutine, so it never blocks: the log line, the
-// events and the BlockedTimeout timer are left to the loop, which it wakes.
-// No goroutine waits on ss.blocks for the life of the connection
-// (BENCHMARKS.md, issue 18).
+// waiting in ss.blocks and records each (recordBlocked). It runs on
+// amqp091-go's reader goroutine before each socket read, and on the loop's
+// goroutine, so it never blocks: the log line, the events and the
+// BlockedTimeout timer are left to the loop, which it wakes.
+//
+// A connection the broker never blocks keeps no goroutine on ss.blocks
+// (BENCHMARKS.md, issue 18). The first notification starts drainBlocked,
+// which takes every later one as it is sent: from the reader's side alone,
+// a burst larger than the buffer within one read would leave the reader
+// waiting to send, nobody taking, and amqp091-go closing the channel under
+// that send if the connection shuts down meanwhile (a panic).
 func (s *Supervisor) takeBlocked(ss *session) {
 	if len(ss.blocks) == 0 {
 		return // the read path's common case: no lock
 	}
-	changed := false
+	changed, start := false, false
 	ss.blockMu.Lock()
-	for !ss.blockEnded {
+	for !ss.blockEnded && ss.drained == nil {
 		var b amqp.Blocking
 		var ok bool
 		select {
@@ -39,24 +42,71 @@ func (s *Supervisor) takeBlocked(ss *session) {
 		if !ok { // none left, or closed by amqp091-go: the connection is gone
 			break
 		}
-		ss.monitor.SetBlocked(b.Active)
-		if b.Active {
-			ss.eventMu.Lock()
-			ss.reason = b.Reason
-			ss.eventMu.Unlock()
-		}
-		if ss.blocked.Swap(b.Active) != b.Active {
-			changed = true
-			if b.Active {
-				ss.blockedSince = time.Now()
-				s.ctr.blocked.Add(1)
-			}
-		}
+		changed = s.recordBlocked(ss, b) || changed
+		start = true
+	}
+	if start && ss.drained == nil && !ss.blockEnded {
+		ss.drained = make(chan struct{})
+	} else {
+		start = false
 	}
 	ss.blockMu.Unlock()
+	if start {
+		go s.drainBlocked(ss)
+	}
 	if changed {
 		s.blockedChanged()
 		s.wake()
+	}
+}
+
+// drainBlocked takes ss's blocked notifications as amqp091-go sends them,
+// from the first one takeBlocked took until amqp091-go closes the channel
+// at the connection's end; the session's end waits for it (waitDrained).
+// From its start it is the channel's only reader, so notifications are
+// recorded in the order the broker sent them.
+func (s *Supervisor) drainBlocked(ss *session) {
+	defer close(ss.drained)
+	for b := range ss.blocks {
+		ss.blockMu.Lock()
+		changed := !ss.blockEnded && s.recordBlocked(ss, b)
+		ss.blockMu.Unlock()
+		if changed {
+			s.blockedChanged()
+			s.wake()
+		}
+	}
+}
+
+// recordBlocked records one notification: the Monitor first (a publish the
+// unblock lets through is owed a reply again, and the owed rule must hold
+// while the broker reads nothing), then the flag the publishers wait on and
+// the count. It reports whether the flag changed. Caller holds ss.blockMu.
+func (s *Supervisor) recordBlocked(ss *session, b amqp.Blocking) (changed bool) {
+	ss.monitor.SetBlocked(b.Active)
+	if b.Active {
+		ss.eventMu.Lock()
+		ss.reason = b.Reason
+		ss.eventMu.Unlock()
+	}
+	if ss.blocked.Swap(b.Active) == b.Active {
+		return false
+	}
+	if b.Active {
+		ss.blockedSince = time.Now()
+		s.ctr.blocked.Add(1)
+	}
+	return true
+}
+
+// waitDrained waits for ss's drainBlocked, if one started; amqp091-go has
+// closed the channel by then, or is about to.
+func (ss *session) waitDrained() {
+	ss.blockMu.Lock()
+	d := ss.drained
+	ss.blockMu.Unlock()
+	if d != nil {
+		<-d
 	}
 }
 

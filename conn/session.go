@@ -37,6 +37,9 @@ type session struct {
 	// blockEnded is set once the session's end reported it unblocked; no
 	// notification taken later counts.
 	blockEnded bool
+	// drained is closed when drainBlocked exits; nil until takeBlocked
+	// starts it, at the connection's first notification.
+	drained chan struct{}
 
 	// The loop's own: the blocked state it last logged, and the
 	// BlockedTimeout timer (nil while none runs) and when it expires.
@@ -84,6 +87,7 @@ func (ss *session) shutdown(ctx context.Context, deadline time.Time) error {
 		err = <-done
 	}
 	ss.monitor.Close()
+	ss.waitDrained()
 	if err == amqp.ErrClosed {
 		err = nil // already gone: nothing left to close
 	}
@@ -114,6 +118,7 @@ func (ss *session) abandon() {
 		}
 	}
 	_ = ss.conn.CloseDeadline(time.Now())
+	ss.waitDrained()
 }
 
 // syncBlocked reports the session's blocked flag as an event when it differs
