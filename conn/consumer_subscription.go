@@ -71,7 +71,7 @@ func (c *Consumer) subscribe(conn *amqp.Connection) (sub *subscription, err erro
 		ch = nil // consumeBounded closes it once the broker answers
 	}
 	if err != nil {
-		return nil, fmt.Errorf("consume %q: %w", queue, err)
+		return nil, fmt.Errorf("consume %q: %w", queue, closeReason(err, closed))
 	}
 	sub = &subscription{
 		conn:       conn,
@@ -135,6 +135,26 @@ func (c *Consumer) drop(sub *subscription) {
 // for the broker's close-ok, which a blocked or partitioned connection may
 // never bring. Past the bound the close goes on in the background and ends
 // with the connection.
+// closeReason returns the broker's reason for closing a channel when err is
+// amqp091-go's ErrClosed for an RPC the close cut short: a basic.consume on
+// a missing queue fails with the broker's 404 channel.close, which
+// amqp091-go, when the frame lands while the RPC waits, reports as "504
+// channel/connection is not open". amqp091-go hands the reason to the
+// channel's NotifyClose listeners before it fails the RPC.
+func closeReason(err error, closed <-chan *amqp.Error) error {
+	if !errors.Is(err, amqp.ErrClosed) {
+		return err
+	}
+	select {
+	case reason, ok := <-closed:
+		if ok && reason != nil {
+			return reason
+		}
+	default:
+	}
+	return err
+}
+
 func closeChannel(ctx context.Context, ch *amqp.Channel, timeout time.Duration) error {
 	if ch.IsClosed() {
 		return nil
@@ -153,6 +173,12 @@ func closeChannel(ctx context.Context, ch *amqp.Channel, timeout time.Duration) 
 	}
 	if err != nil && isClosedErr(err) {
 		return nil // gone already: nothing left to close
+	}
+	var ae *amqp.Error
+	if errors.As(err, &ae) && ch.IsClosed() {
+		// The connection died under the close (a forced close answers it
+		// with 320): the channel is gone, which is all the close asked for.
+		return nil
 	}
 	return err
 }
