@@ -1,0 +1,75 @@
+package conn
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// Close while amqp091-go's reader waits to send the 17th notification of a
+// first burst: Close's bound cuts the close handshake by closing the
+// socket; a write then fails (amqp091-go's heartbeater, or the close
+// handshake's) and amqp091-go shuts the connection down on that goroutine,
+// closing ss.blocks under the waiting reader: send on closed channel.
+// Nothing but a Close is needed once the burst is in.
+func TestAttack7CloseDuringFirstBurstStallDoesNotPanic(t *testing.T) {
+	if os.Getenv("ATTACK7_CHILD") != "1" {
+		out, failed := attack7Subprocess(t, "TestAttack7CloseDuringFirstBurstStallDoesNotPanic")
+		if bytes.Contains([]byte(out), []byte("send on closed channel")) {
+			t.Fatalf("the process panicked: send on closed channel (amqp091-go's reader)\n%s", attack7Tail(out, 2500))
+		}
+		if failed {
+			t.Fatalf("child failed:\n%s", attack7Tail(out, 3000))
+		}
+		return
+	}
+	b := startPubFakeBroker(t)
+	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(),
+		Heartbeat: time.Second, CloseTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReadyAgain(t, s, 1)
+	fc := latestFakeConn(t, b)
+	attack6BlockedBurst(t, fc, attack7Alternating(17)...)
+	time.Sleep(100 * time.Millisecond) // the reader parses the burst, waits on the 17th
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = s.Close(ctx)
+	t.Logf("Close returned after %v: %v", time.Since(start), err)
+	time.Sleep(6 * time.Second) // the reader's 5 s wait ends
+}
+
+// The same with default Options and a first burst of 20 (a 20 s stall):
+// Close overruns CloseTimeout ("not finished within CloseTimeout") and the
+// process then panics.
+func TestAttack7CloseDuringFirstBurstStallDefaults(t *testing.T) {
+	if os.Getenv("ATTACK7_CHILD") != "1" {
+		out, failed := attack7Subprocess(t, "TestAttack7CloseDuringFirstBurstStallDefaults")
+		if bytes.Contains([]byte(out), []byte("send on closed channel")) {
+			t.Fatalf("the process panicked: send on closed channel (amqp091-go's reader)\n%s", attack7Tail(out, 2500))
+		}
+		if failed {
+			t.Fatalf("child failed:\n%s", attack7Tail(out, 3000))
+		}
+		return
+	}
+	b := startPubFakeBroker(t)
+	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReadyAgain(t, s, 1)
+	fc := latestFakeConn(t, b)
+	attack6BlockedBurst(t, fc, attack7Alternating(20)...)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	err = s.Close(context.Background())
+	if err != nil {
+		t.Errorf("Close after %v: %v", time.Since(start), err)
+	}
+	time.Sleep(16 * time.Second) // the reader's waits end
+}
