@@ -107,6 +107,8 @@ type Monitor struct {
 	closeNotified atomic.Bool
 	// beforeRead is the SetBeforeRead function, nil if none.
 	beforeRead atomic.Pointer[func()]
+	// onReadDeadline is the SetOnReadDeadline function, nil if none.
+	onReadDeadline atomic.Pointer[func()]
 }
 
 // NewMonitor returns a Monitor around c that will declare the peer dead after
@@ -280,6 +282,9 @@ func (m *Monitor) SetDeadline(t time.Time) error { return m.conn.SetDeadline(t) 
 // and override a DeadPeerLimit the user chose longer. SetDeadline, which
 // bounds the handshake and amqp091-go's close handshake, still applies.
 func (m *Monitor) SetReadDeadline(t time.Time) error {
+	if f := m.onReadDeadline.Load(); f != nil {
+		(*f)()
+	}
 	if !t.IsZero() && m.started.Load() {
 		return nil // the hot path, once per frame read: no lock
 	}

@@ -25,6 +25,22 @@ func (m *Monitor) SetBeforeRead(f func()) {
 	m.beforeRead.Store(&f)
 }
 
+// SetOnReadDeadline sets f to be called at the start of every
+// SetReadDeadline, nil to stop. amqp091-go's heartbeater calls
+// SetReadDeadline after each frame its reader dispatched, on the
+// heartbeater's goroutine: f sees what the reader left in a buffered
+// channel within one Read, before the reader's next Read (SetBeforeRead),
+// so a burst larger than the channel need not wait for that Read. f must be
+// quick, must not block and must be safe to call concurrently with the
+// reader.
+func (m *Monitor) SetOnReadDeadline(f func()) {
+	if f == nil {
+		m.onReadDeadline.Store(nil)
+		return
+	}
+	m.onReadDeadline.Store(&f)
+}
+
 // Closed reports whether the conn was closed, by Close or by a verdict.
 func (m *Monitor) Closed() bool { return m.connClosed.Load() }
 
