@@ -16,9 +16,11 @@ const blockedBuffer = 16
 
 // takeBlocked takes the connection.blocked and unblocked notifications
 // waiting in ss.blocks and records each (recordBlocked). It runs on
-// amqp091-go's reader goroutine before each socket read, and on the loop's
-// goroutine, so it never blocks: the log line, the events and the
-// BlockedTimeout timer are left to the loop, which it wakes.
+// amqp091-go's reader goroutine before each socket read, on its heartbeater
+// goroutine after each frame read (when the reader hands it the read
+// deadline), and on the loop's goroutine, so it never blocks: the log line,
+// the events and the BlockedTimeout timer are left to the loop, which it
+// wakes.
 //
 // A connection the broker never blocks keeps no goroutine on ss.blocks
 // (BENCHMARKS.md, issue 18). The first notification starts drainBlocked,
