@@ -47,18 +47,15 @@ func (s *Supervisor) takeBlocked(ss *session) {
 		changed = s.recordBlocked(ss, b) || changed
 		start = true
 	}
-	if start && ss.drained == nil && !ss.blockEnded {
+	if start { // the loop ran under the lock: nothing started a drain meanwhile
 		ss.drained = make(chan struct{})
-	} else {
-		start = false
 	}
 	ss.blockMu.Unlock()
 	if start {
 		go s.drainBlocked(ss)
 	}
 	if changed {
-		s.blockedChanged()
-		s.wake()
+		s.blockedNews()
 	}
 }
 
@@ -74,10 +71,17 @@ func (s *Supervisor) drainBlocked(ss *session) {
 		changed := !ss.blockEnded && s.recordBlocked(ss, b)
 		ss.blockMu.Unlock()
 		if changed {
-			s.blockedChanged()
-			s.wake()
+			s.blockedNews()
 		}
 	}
+}
+
+// blockedNews tells both who wait on a blocked flag that changed: the
+// publishers waiting to publish (blockedChanged) and the loop, which logs
+// it, reports it and runs the BlockedTimeout timer.
+func (s *Supervisor) blockedNews() {
+	s.blockedChanged()
+	s.wake()
 }
 
 // recordBlocked records one notification: the Monitor first (a publish the

@@ -122,10 +122,11 @@ func (s *Supervisor) ended(ss *session) error {
 // the loop; dial calls it before the session can be seen.
 func (s *Supervisor) watchSession(ss *session, m *heartbeat.Monitor) {
 	m.SetOnClose(s.wake)
-	m.SetBeforeRead(func() { s.takeBlocked(ss) })
+	take := func() { s.takeBlocked(ss) }
+	m.SetBeforeRead(take)
 	// amqp091-go's heartbeater sets the read deadline after each frame the
 	// reader dispatched: the first notification of a burst is taken (and
 	// the drain started) there, before the burst can fill ss.blocks and
 	// leave the reader waiting 5 s with nobody taking (attack7).
-	m.SetOnReadDeadline(func() { s.takeBlocked(ss) })
+	m.SetOnReadDeadline(take)
 }

@@ -225,9 +225,7 @@ func (m *Monitor) Close() error {
 // rather than the "use of closed network connection" that the Monitor itself
 // caused, so that amqp091-go's connection error names the real cause.
 func (m *Monitor) Read(p []byte) (int, error) {
-	if f := m.beforeRead.Load(); f != nil {
-		(*f)()
-	}
+	callHook(&m.beforeRead)
 	n, err := m.conn.Read(p)
 	if n > 0 {
 		now := m.stamp()
@@ -282,9 +280,7 @@ func (m *Monitor) SetDeadline(t time.Time) error { return m.conn.SetDeadline(t) 
 // and override a DeadPeerLimit the user chose longer. SetDeadline, which
 // bounds the handshake and amqp091-go's close handshake, still applies.
 func (m *Monitor) SetReadDeadline(t time.Time) error {
-	if f := m.onReadDeadline.Load(); f != nil {
-		(*f)()
-	}
+	callHook(&m.onReadDeadline)
 	if !t.IsZero() && m.started.Load() {
 		return nil // the hot path, once per frame read: no lock
 	}

@@ -1,5 +1,7 @@
 package heartbeat
 
+import "sync/atomic"
+
 // SetOnClose sets f to be called once the Monitor's conn is closed: by Close
 // (whoever calls it; amqp091-go does when its connection shuts down) or by a
 // dead-peer verdict, after Dead() is closed. f runs on the goroutine that
@@ -17,13 +19,7 @@ func (m *Monitor) SetOnClose(f func()) {
 // it is for taking what the reader left in a buffered channel since its last
 // Read (amqp091-go's connection.blocked notifications), without a goroutine
 // of one's own parked on that channel.
-func (m *Monitor) SetBeforeRead(f func()) {
-	if f == nil {
-		m.beforeRead.Store(nil)
-		return
-	}
-	m.beforeRead.Store(&f)
-}
+func (m *Monitor) SetBeforeRead(f func()) { storeHook(&m.beforeRead, f) }
 
 // SetOnReadDeadline sets f to be called at the start of every
 // SetReadDeadline, nil to stop. amqp091-go's heartbeater calls
@@ -33,12 +29,22 @@ func (m *Monitor) SetBeforeRead(f func()) {
 // so a burst larger than the channel need not wait for that Read. f must be
 // quick, must not block and must be safe to call concurrently with the
 // reader.
-func (m *Monitor) SetOnReadDeadline(f func()) {
+func (m *Monitor) SetOnReadDeadline(f func()) { storeHook(&m.onReadDeadline, f) }
+
+// storeHook sets a hook the hot paths call through callHook; nil clears it.
+func storeHook(p *atomic.Pointer[func()], f func()) {
 	if f == nil {
-		m.onReadDeadline.Store(nil)
+		p.Store(nil)
 		return
 	}
-	m.onReadDeadline.Store(&f)
+	p.Store(&f)
+}
+
+// callHook calls the hook in p, if one is set.
+func callHook(p *atomic.Pointer[func()]) {
+	if f := p.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // Closed reports whether the conn was closed, by Close or by a verdict.
