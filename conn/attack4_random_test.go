@@ -28,15 +28,7 @@ var (
 //	close:  Close not bounded by its ctx (+1s)
 //	ledger: anything left after Close
 func TestAttack4NackRelease(t *testing.T) {
-	var seeds []int64
-	if *attack4Seed != 0 {
-		seeds = []int64{*attack4Seed}
-	} else {
-		base := time.Now().UnixNano()
-		for i := 0; i < *attack4Runs; i++ {
-			seeds = append(seeds, base+int64(i))
-		}
-	}
+	seeds := testSeeds(*attack4Seed, *attack4Runs)
 	for _, seed := range seeds {
 		seed := seed
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { runAttack4(t, seed) })

@@ -1,8 +1,6 @@
 package conn
 
 import (
-	"context"
-	"encoding/binary"
 	"testing"
 	"time"
 )
@@ -12,25 +10,21 @@ import (
 // socket Read.
 func attack6BlockedBurst(t *testing.T, fc *pubFakeConn, seq ...bool) {
 	t.Helper()
+	if err := attack6WriteBlockedBurst(fc, seq...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// attack6WriteBlockedBurst is attack6BlockedBurst's write, for any goroutine.
+func attack6WriteBlockedBurst(fc *pubFakeConn, seq ...bool) error {
 	var buf []byte
 	for _, on := range seq {
-		var p []byte
-		if on {
-			p = pubFakeMethodPayload(10, 60, pubFakeAppendShortString(nil, "low on memory"))
-		} else {
-			p = pubFakeMethodPayload(10, 61, nil)
-		}
-		buf = append(buf, pubFakeFrameMethod)
-		buf = binary.BigEndian.AppendUint16(buf, 0)
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(p)))
-		buf = append(buf, p...)
-		buf = append(buf, pubFakeFrameEnd)
+		buf = pubFakeAppendFrame(buf, pubFakeFrameMethod, 0, pubFakeBlockedPayload(on))
 	}
 	fc.wmu.Lock()
 	defer fc.wmu.Unlock()
-	if _, err := fc.c.Write(buf); err != nil {
-		t.Fatal(err)
-	}
+	_, err := fc.c.Write(buf)
+	return err
 }
 
 func attack6WaitBlocked(t *testing.T, s *Supervisor, want bool, within time.Duration) bool {
@@ -71,29 +65,11 @@ func TestAttack6BlockedBurstEndsUnblocked(t *testing.T) {
 func TestAttack6BlockedBurstEndsBlockedTimeoutFires(t *testing.T) {
 	b := startPubFakeBroker(t)
 	events := newEventLog()
-	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(),
-		OnEvent: events.handle, BlockedTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNow(t, s) })
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
-	defer cancel()
-	if err := s.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := startFakeSupervisorWith(t, b, Options{OnEvent: events.handle, BlockedTimeout: time.Second})
 	fc := latestFakeConn(t, b)
 	attack6BlockedBurst(t, fc, true, false, true, false, true)
-	timeout := time.After(8 * time.Second)
-	for {
-		select {
-		case e := <-events.ch:
-			if e.Kind == EventBlockedTimeout {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("the broker blocked the connection (last word connection.blocked) but no EventBlockedTimeout within 8s "+
-				"with BlockedTimeout 1s; Blocked()=%v, BlockedTimeouts=%d", s.Blocked(), s.Stats().BlockedTimeouts)
-		}
+	if !events.await(EventBlockedTimeout, 8*time.Second) {
+		t.Fatalf("the broker blocked the connection (last word connection.blocked) but no EventBlockedTimeout within 8s "+
+			"with BlockedTimeout 1s; Blocked()=%v, BlockedTimeouts=%d", s.Blocked(), s.Stats().BlockedTimeouts)
 	}
 }

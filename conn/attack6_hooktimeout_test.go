@@ -15,17 +15,8 @@ import (
 func TestAttack6BlockedTimeoutBlockBegunInAddedHook(t *testing.T) {
 	b := startPubFakeBroker(t)
 	events := newEventLog()
-	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(),
-		OnEvent: events.handle, BlockedTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNow(t, s) })
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
-	defer cancel()
-	if err := s.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := startFakeSupervisorWith(t, b, Options{OnEvent: events.handle, BlockedTimeout: 300 * time.Millisecond})
+	ctx := pubTestCtx(t)
 	var once atomic.Bool
 	if _, err := s.AddHook(ctx, Hook{Name: "blocks", Up: func(context.Context, *amqp.Connection) error {
 		if once.Swap(true) {
@@ -40,18 +31,10 @@ func TestAttack6BlockedTimeoutBlockBegunInAddedHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	timeout := time.After(3 * time.Second)
-	for {
-		select {
-		case e := <-events.ch:
-			if e.Kind == EventBlockedTimeout {
-				if d := time.Since(start); d > time.Second {
-					t.Errorf("EventBlockedTimeout %v after the hook returned (BlockedTimeout 300ms)", d)
-				}
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no EventBlockedTimeout: Blocked()=%v", s.Blocked())
-		}
+	if !events.await(EventBlockedTimeout, 3*time.Second) {
+		t.Fatalf("no EventBlockedTimeout: Blocked()=%v", s.Blocked())
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("EventBlockedTimeout %v after the hook returned (BlockedTimeout 300ms)", d)
 	}
 }

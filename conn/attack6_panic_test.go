@@ -18,6 +18,16 @@ func TestAttack6BlockedBurstThenWriteFailureDoesNotPanic(t *testing.T) {
 	fc := latestFakeConn(t, b)
 	attack6BlockedBurst(t, fc, true, false, true, false, true, false)
 	time.Sleep(100 * time.Millisecond) // the reader parses the burst
+	attack6KillThenFailWrites(t, s, fc)
+	waitReadyAgain(t, s, 2)
+}
+
+// attack6KillThenFailWrites kills the live connection's socket from the
+// broker's side and writes to it from other goroutines until a write fails
+// there, so that amqp091-go shuts the connection down on a goroutine other
+// than its reader.
+func attack6KillThenFailWrites(t *testing.T, s *Supervisor, fc *pubFakeConn) {
+	t.Helper()
 	fc.kill()
 	time.Sleep(100 * time.Millisecond) // the peer's FIN/RST arrives
 	live := s.live.Load()
@@ -38,5 +48,4 @@ func TestAttack6BlockedBurstThenWriteFailureDoesNotPanic(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wg.Wait()
-	waitReadyAgain(t, s, 2)
 }

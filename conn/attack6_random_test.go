@@ -30,15 +30,7 @@ var (
 //	          ends equal to the broker's last word
 //	leak:     no goroutine left after Close
 func TestAttack6Park(t *testing.T) {
-	var seeds []int64
-	if *attack6Seed != 0 {
-		seeds = []int64{*attack6Seed}
-	} else {
-		base := time.Now().UnixNano()
-		for i := 0; i < *attack6Runs; i++ {
-			seeds = append(seeds, base+int64(i))
-		}
-	}
+	seeds := testSeeds(*attack6Seed, *attack6Runs)
 	for _, seed := range seeds {
 		seed := seed
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { runAttack6Park(t, seed) })
@@ -276,25 +268,44 @@ func runAttack6Park(t *testing.T, seed int64) {
 	t.Logf("timeout=%v closeAt=%d inside=%v connections=%d blocked=%d timeouts=%d events=%d",
 		blockedTimeout, closeAt, closeInside.Load(), st.Connections, st.BlockedTimes, st.BlockedTimeouts, len(evs))
 	emu.Lock()
-	connected, blocked := false, false
-	var seq []string
-	for _, e := range evs {
+	if checkBlockedEvents(t, evs) {
+		t.Errorf("events: tracker blocked after Close")
+	}
+	emu.Unlock()
+	b.stop()
+	goleak.VerifyNone(t, leakOpt)
+}
+
+// attack6BlockedBurstNoFail is attack6BlockedBurst for any goroutine.
+func attack6BlockedBurstNoFail(fc *pubFakeConn, seq ...bool) {
+	_ = attack6WriteBlockedBurst(fc, seq...)
+}
+
+// checkBlockedEvents checks, as an event-driven tracker sees them, that
+// Blocked and Unblocked alternate, that a Blocked comes only while
+// connected, and that no Connected finds the tracker still blocked; it
+// reports whether the events end blocked.
+func checkBlockedEvents(t *testing.T, evs []Event) (blocked bool) {
+	t.Helper()
+	connected := false
+	var seq []string // the last 30 kinds, for the failure message
+	for i, e := range evs {
 		switch e.Kind {
 		case EventConnected:
 			if blocked {
-				t.Errorf("events: Connected while the tracker is still blocked: %v", seq)
+				t.Errorf("event %d: Connected while the tracker is still blocked: %v", i, seq)
 			}
 			connected = true
 		case EventConnectionLost:
 			connected = false
 		case EventBlocked:
 			if !connected || blocked {
-				t.Errorf("events: Blocked with connected=%v blocked=%v: %v", connected, blocked, seq)
+				t.Errorf("event %d: Blocked with connected=%v blocked=%v: %v", i, connected, blocked, seq)
 			}
 			blocked = true
 		case EventUnblocked:
 			if !blocked {
-				t.Errorf("events: Unblocked while not blocked: %v", seq)
+				t.Errorf("event %d: Unblocked while not blocked: %v", i, seq)
 			}
 			blocked = false
 		default:
@@ -305,30 +316,5 @@ func runAttack6Park(t *testing.T, seed int64) {
 			seq = seq[1:]
 		}
 	}
-	if blocked {
-		t.Errorf("events: tracker blocked after Close: %v", seq)
-	}
-	emu.Unlock()
-	b.stop()
-	goleak.VerifyNone(t, leakOpt)
-}
-
-// attack6BlockedBurstNoFail is attack6BlockedBurst for any goroutine.
-func attack6BlockedBurstNoFail(fc *pubFakeConn, seq ...bool) {
-	var buf []byte
-	for _, on := range seq {
-		var p []byte
-		if on {
-			p = pubFakeMethodPayload(10, 60, pubFakeAppendShortString(nil, "low on memory"))
-		} else {
-			p = pubFakeMethodPayload(10, 61, nil)
-		}
-		buf = append(buf, pubFakeFrameMethod, 0, 0)
-		buf = append(buf, byte(len(p)>>24), byte(len(p)>>16), byte(len(p)>>8), byte(len(p)))
-		buf = append(buf, p...)
-		buf = append(buf, pubFakeFrameEnd)
-	}
-	fc.wmu.Lock()
-	defer fc.wmu.Unlock()
-	_, _ = fc.c.Write(buf)
+	return blocked
 }

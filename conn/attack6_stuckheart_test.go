@@ -26,17 +26,8 @@ func TestAttack6BlockedBurstWhileHeartbeaterStuckThenLoss(t *testing.T) {
 
 func attack6StuckHeartbeater(t *testing.T, kill bool) {
 	b := startPubFakeBroker(t)
-	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(),
-		Heartbeat: time.Second, DeadPeerLimit: 30 * time.Second, OwedReplyLimit: -1, TCPUserTimeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNow(t, s) })
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
-	defer cancel()
-	if err := s.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := startFakeSupervisorWith(t, b, Options{Heartbeat: time.Second, DeadPeerLimit: 30 * time.Second, OwedReplyLimit: -1, TCPUserTimeout: -1})
+	ctx := pubTestCtx(t)
 	fc := latestFakeConn(t, b)
 	ch, err := s.Channel(ctx)
 	if err != nil {

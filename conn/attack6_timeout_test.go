@@ -1,7 +1,6 @@
 package conn
 
 import (
-	"context"
 	"testing"
 	"time"
 )
@@ -12,17 +11,7 @@ func TestAttack6BlockedTimeoutCountsFromTheNewBlock(t *testing.T) {
 	b := startPubFakeBroker(t)
 	events := newEventLog()
 	const timeout = 1500 * time.Millisecond
-	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(),
-		OnEvent: events.handle, BlockedTimeout: timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNow(t, s) })
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
-	defer cancel()
-	if err := s.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := startFakeSupervisorWith(t, b, Options{OnEvent: events.handle, BlockedTimeout: timeout})
 	fc := latestFakeConn(t, b)
 	if err := fc.blocked(true); err != nil {
 		t.Fatal(err)
@@ -34,18 +23,10 @@ func TestAttack6BlockedTimeoutCountsFromTheNewBlock(t *testing.T) {
 	// The alarm clears and trips again at once: unblocked, then blocked.
 	attack6BlockedBurst(t, fc, false, true)
 	second := time.Now()
-	deadline := time.After(3 * time.Second)
-	for {
-		select {
-		case e := <-events.ch:
-			if e.Kind == EventBlockedTimeout {
-				if d := time.Since(second); d < timeout-100*time.Millisecond {
-					t.Fatalf("EventBlockedTimeout %v after the block began (BlockedTimeout %v): the timer kept the deadline of the block before", d, timeout)
-				}
-				return
-			}
-		case <-deadline:
-			t.Fatal("no EventBlockedTimeout")
-		}
+	if !events.await(EventBlockedTimeout, 3*time.Second) {
+		t.Fatal("no EventBlockedTimeout")
+	}
+	if d := time.Since(second); d < timeout-100*time.Millisecond {
+		t.Fatalf("EventBlockedTimeout %v after the block began (BlockedTimeout %v): the timer kept the deadline of the block before", d, timeout)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,26 +46,12 @@ func TestAttack7FirstBurstOver16LosesLastWord(t *testing.T) {
 func TestAttack7FirstBurstOver16BlockedTimeoutNeverFires(t *testing.T) {
 	b := startPubFakeBroker(t)
 	events := newEventLog()
-	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(),
-		OnEvent: events.handle, BlockedTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNow(t, s) })
-	waitReadyAgain(t, s, 1)
+	s := startFakeSupervisorWith(t, b, Options{OnEvent: events.handle, BlockedTimeout: time.Second})
 	fc := latestFakeConn(t, b)
 	attack6BlockedBurst(t, fc, attack7Alternating(19)...)
-	timeout := time.After(9 * time.Second)
-	for {
-		select {
-		case e := <-events.ch:
-			if e.Kind == EventBlockedTimeout {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("the broker's last word was connection.blocked (first burst of 19) but no EventBlockedTimeout within 9s "+
-				"with BlockedTimeout 1s; Blocked()=%v", s.Blocked())
-		}
+	if !events.await(EventBlockedTimeout, 9*time.Second) {
+		t.Fatalf("the broker's last word was connection.blocked (first burst of 19) but no EventBlockedTimeout within 9s "+
+			"with BlockedTimeout 1s; Blocked()=%v", s.Blocked())
 	}
 }
 
@@ -81,6 +67,24 @@ func attack7Subprocess(t *testing.T, name string) (string, bool) {
 	return out.String(), err != nil
 }
 
+// attack7InChild reports whether the test runs in the child process that
+// attack7Subprocess starts. In the parent it runs the calling test there
+// and fails it on a panic (send on closed channel) or any other failure.
+func attack7InChild(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("ATTACK7_CHILD") == "1" {
+		return true
+	}
+	out, failed := attack7Subprocess(t, t.Name())
+	if strings.Contains(out, "send on closed channel") {
+		t.Fatalf("the process panicked: send on closed channel (amqp091-go's reader)\n%s", attack7Tail(out, 3000))
+	}
+	if failed {
+		t.Fatalf("child failed:\n%s", attack7Tail(out, 3000))
+	}
+	return false
+}
+
 // A first burst of 17 leaves amqp091-go's reader waiting to send the 17th
 // on ss.blocks with nobody taking. The peer dies meanwhile and a write
 // fails on another goroutine: amqp091-go shuts the connection down there
@@ -88,14 +92,7 @@ func attack7Subprocess(t *testing.T, name string) (string, bool) {
 // a panic that kills the process. (attack6's test with a burst of 6; the
 // fix of fe515b7 only helps once a first notification was taken.)
 func TestAttack7FirstBurstOver16ThenWriteFailureDoesNotPanic(t *testing.T) {
-	if os.Getenv("ATTACK7_CHILD") != "1" {
-		out, failed := attack7Subprocess(t, "TestAttack7FirstBurstOver16ThenWriteFailureDoesNotPanic")
-		if bytes.Contains([]byte(out), []byte("send on closed channel")) {
-			t.Fatalf("the process panicked: send on closed channel (amqp091-go's reader)\n%s", attack7Tail(out, 3000))
-		}
-		if failed {
-			t.Fatalf("child failed:\n%s", attack7Tail(out, 3000))
-		}
+	if !attack7InChild(t) {
 		return
 	}
 	b := startPubFakeBroker(t)
@@ -103,25 +100,7 @@ func TestAttack7FirstBurstOver16ThenWriteFailureDoesNotPanic(t *testing.T) {
 	fc := latestFakeConn(t, b)
 	attack6BlockedBurst(t, fc, attack7Alternating(17)...)
 	time.Sleep(100 * time.Millisecond) // the reader parses the burst, waits on the 17th
-	fc.kill()
-	time.Sleep(100 * time.Millisecond) // the peer's FIN/RST arrives
-	live := s.live.Load()
-	if live == nil {
-		t.Skip("the connection was already lost")
-	}
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ch, err := live.conn.Channel()
-			if err == nil {
-				ch.Close()
-			}
-		}()
-		time.Sleep(20 * time.Millisecond)
-	}
-	wg.Wait()
+	attack6KillThenFailWrites(t, s, fc)
 	time.Sleep(6 * time.Second) // the reader's 5 s wait ends
 	waitReadyAgain(t, s, 2)
 }

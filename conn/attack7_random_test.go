@@ -28,15 +28,7 @@ var (
 //	events: Blocked/Unblocked alternate, a Blocked only while connected
 //	close:  Blocked() false after Close, no goroutine left
 func TestAttack7BlockedRandom(t *testing.T) {
-	var seeds []int64
-	if *attack7Seed != 0 {
-		seeds = []int64{*attack7Seed}
-	} else {
-		base := time.Now().UnixNano()
-		for i := 0; i < *attack7Runs; i++ {
-			seeds = append(seeds, base+int64(i))
-		}
-	}
+	seeds := testSeeds(*attack7Seed, *attack7Runs)
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { runAttack7BlockedRandom(t, seed) })
 	}
@@ -138,29 +130,7 @@ func runAttack7BlockedRandom(t *testing.T, seed int64) {
 	}
 	emu.Lock()
 	defer emu.Unlock()
-	connected, blocked := false, false
-	for i, e := range evs {
-		switch e.Kind {
-		case EventConnected:
-			if blocked {
-				t.Errorf("event %d: Connected while still blocked", i)
-			}
-			connected = true
-		case EventConnectionLost:
-			connected = false
-		case EventBlocked:
-			if !connected || blocked {
-				t.Errorf("event %d: Blocked (connected %v, blocked %v)", i, connected, blocked)
-			}
-			blocked = true
-		case EventUnblocked:
-			if !blocked {
-				t.Errorf("event %d: Unblocked while not blocked", i)
-			}
-			blocked = false
-		}
-	}
-	if blocked {
+	if checkBlockedEvents(t, evs) {
 		t.Errorf("events end blocked after Close")
 	}
 	b.stop() // idempotent; the cleanup calls it again

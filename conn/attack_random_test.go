@@ -37,15 +37,7 @@ var (
 //	removed:   an Up that started after the hook's remove func returned
 //	close:     Close(ctx 2s) not returning within its bound (guarantee 4)
 func TestAttackConcurrentLifecycleRandomized(t *testing.T) {
-	var seeds []int64
-	if *attackSeed != 0 {
-		seeds = []int64{*attackSeed}
-	} else {
-		base := time.Now().UnixNano()
-		for i := 0; i < *attackRuns; i++ {
-			seeds = append(seeds, base+int64(i))
-		}
-	}
+	seeds := testSeeds(*attackSeed, *attackRuns)
 	total := map[string]int{}
 	firstSeed := map[string]int64{}
 	for _, seed := range seeds {

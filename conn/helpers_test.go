@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -45,4 +46,34 @@ func (l *eventLog) handle(e Event) {
 	case l.ch <- e:
 	default:
 	}
+}
+
+// await reads logged events until one of kind k (true) or until within
+// has passed (false).
+func (l *eventLog) await(k EventKind, within time.Duration) bool {
+	timeout := time.After(within)
+	for {
+		select {
+		case e := <-l.ch:
+			if e.Kind == k {
+				return true
+			}
+		case <-timeout:
+			return false
+		}
+	}
+}
+
+// testSeeds returns the seeds a randomized test runs: replay alone when it
+// is set (a -x.seed flag), else runs seeds from the clock.
+func testSeeds(replay int64, runs int) []int64 {
+	if replay != 0 {
+		return []int64{replay}
+	}
+	base := time.Now().UnixNano()
+	seeds := make([]int64, runs)
+	for i := range seeds {
+		seeds[i] = base + int64(i)
+	}
+	return seeds
 }

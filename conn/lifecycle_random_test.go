@@ -36,15 +36,7 @@ type lifecycleCounts struct {
 // only on a connection the broker blocked; Close returns within its bound;
 // no goroutine is left. A failure names its seed; -lifecycle.seed replays it.
 func TestLifecycleRandomized(t *testing.T) {
-	seeds := make([]int64, 0, *lifecycleRuns)
-	if *lifecycleSeed != 0 {
-		seeds = append(seeds, *lifecycleSeed)
-	} else {
-		base := time.Now().UnixNano()
-		for i := 0; i < *lifecycleRuns; i++ {
-			seeds = append(seeds, base+int64(i))
-		}
-	}
+	seeds := testSeeds(*lifecycleSeed, *lifecycleRuns)
 	var total lifecycleCounts
 	for _, seed := range seeds {
 		c := runLifecycle(t, seed)

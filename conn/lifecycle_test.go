@@ -75,7 +75,22 @@ func latestFakeConn(t testing.TB, b *pubFakeBroker) *pubFakeConn {
 // Ready; it is closed at cleanup.
 func startFakeSupervisor(t *testing.T, b *pubFakeBroker, onEvent func(Event)) *Supervisor {
 	t.Helper()
-	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(), OnEvent: onEvent})
+	return startFakeSupervisorWith(t, b, Options{OnEvent: onEvent})
+}
+
+// startFakeSupervisorWith is startFakeSupervisor with opts; the fake
+// broker's URL, fastPolicy and a discarding logger fill in URLs, Reconnect
+// and Logger.
+func startFakeSupervisorWith(t *testing.T, b *pubFakeBroker, opts Options) *Supervisor {
+	t.Helper()
+	opts.URLs = []string{b.url()}
+	if opts.Reconnect == (reconnect.Policy{}) {
+		opts.Reconnect = fastPolicy()
+	}
+	if opts.Logger == nil {
+		opts.Logger = discardLogger()
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

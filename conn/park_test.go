@@ -102,14 +102,7 @@ func TestParkedLoopWakesForEverything(t *testing.T) {
 	t.Logf("seed %d", seed)
 	b := startPubFakeBroker(t)
 	events := newEventLog()
-	s, err := New(Options{URLs: []string{b.url()}, Reconnect: fastPolicy(), Logger: discardLogger(),
-		OnEvent: events.handle, BlockedTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitReady(pubTestCtx(t)); err != nil {
-		t.Fatal(err)
-	}
+	s := startFakeSupervisorWith(t, b, Options{OnEvent: events.handle, BlockedTimeout: time.Second})
 	ups := 0
 	for step := 0; step < 24; step++ {
 		// On a starved machine a block may outlast BlockedTimeout in case 0

@@ -500,10 +500,16 @@ func (fc *pubFakeConn) kill() { fc.c.Close() }
 
 // blocked sends connection.blocked (on) or connection.unblocked.
 func (fc *pubFakeConn) blocked(on bool) error {
+	return fc.write(pubFakeFrameMethod, 0, pubFakeBlockedPayload(on))
+}
+
+// pubFakeBlockedPayload is the method payload of connection.blocked (on)
+// or connection.unblocked.
+func pubFakeBlockedPayload(on bool) []byte {
 	if on {
-		return fc.method(0, 10, 60, pubFakeAppendShortString(nil, "low on memory"))
+		return pubFakeMethodPayload(10, 60, pubFakeAppendShortString(nil, "low on memory"))
 	}
-	return fc.method(0, 10, 61, nil)
+	return pubFakeMethodPayload(10, 61, nil)
 }
 
 // ackLocked acks (or nacks) m and counts it. Caller must hold fc.mu.
@@ -626,13 +632,17 @@ func (fc *pubFakeConn) write(typ byte, ch uint16, payload []byte) error {
 }
 
 func (fc *pubFakeConn) writeLocked(typ byte, ch uint16, payload []byte) error {
-	frame := []byte{typ}
-	frame = binary.BigEndian.AppendUint16(frame, ch)
-	frame = binary.BigEndian.AppendUint32(frame, uint32(len(payload)))
-	frame = append(frame, payload...)
-	frame = append(frame, pubFakeFrameEnd)
-	_, err := fc.c.Write(frame)
+	_, err := fc.c.Write(pubFakeAppendFrame(nil, typ, ch, payload))
 	return err
+}
+
+// pubFakeAppendFrame appends one AMQP frame to b.
+func pubFakeAppendFrame(b []byte, typ byte, ch uint16, payload []byte) []byte {
+	b = append(b, typ)
+	b = binary.BigEndian.AppendUint16(b, ch)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(payload)))
+	b = append(b, payload...)
+	return append(b, pubFakeFrameEnd)
 }
 
 func pubFakeMethodPayload(class, method uint16, args []byte) []byte {
